@@ -1,0 +1,45 @@
+# streamgraph: `make run` runs the main example, `make test` installs everything and runs all checks.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest bench clean system-deps
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+# Graphviz's `dot` renders graph pictures; install it from Debian when missing and we are root.
+system-deps:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get install -y -q graphviz >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && apt-get install -y -q graphviz >/dev/null)) || \
+	    echo "warning: could not install graphviz; plots fall back to DOT text"; \
+	  else echo "warning: graphviz 'dot' not found; plots fall back to DOT text"; fi; }
+
+run: $(STAMP)
+	$(BIN)/python -m streamgraph.examples
+
+lint: $(STAMP)
+	$(BIN)/ruff check streamgraph agents topologies tests bench
+	$(BIN)/ruff format --check streamgraph agents topologies tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP) system-deps
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/local_engine.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Ready-made steps users plug into graphs."""

@@ -1,0 +1,1 @@
+"""streamgraph: MLRun serving graphs as stream processing on Kafka."""

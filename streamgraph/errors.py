@@ -1,0 +1,141 @@
+"""One exception family for streamgraph.
+
+`StreamgraphError` is the root. Graph problems found while building are `GraphError`.
+HTTP-aware errors carry `status_code`; engines and the gateway map any exception to a response in
+one place (`status_of`), so a step may raise `NotFoundError` to answer 404 and so on.
+"""
+
+from __future__ import annotations
+
+
+class StreamgraphError(Exception):
+    """Root of every error streamgraph raises on purpose."""
+
+
+class GraphError(StreamgraphError, ValueError):
+    """The graph cannot work as declared; raised when it is built, before anything runs."""
+
+
+class StreamingError(StreamgraphError, RuntimeError):
+    """A streaming rule was broken, such as streaming on top of an un-collected stream."""
+
+
+class OutletError(StreamgraphError, RuntimeError):
+    """A step selected outlets that are not its direct successors, or named one twice."""
+
+
+class MaxIterationsError(StreamgraphError, RuntimeError):
+    """A step in a cycle was visited more often than its `max_iterations` allows."""
+
+
+class HTTPError(StreamgraphError):
+    """An error that answers with its own HTTP status (400 unless a subclass says otherwise)."""
+
+    status_code: int = 400
+
+    def __init__(self, message: str = "", status_code: int | None = None) -> None:
+        super().__init__(message)
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class BadRequestError(HTTPError, ValueError):
+    """400: the request is malformed."""
+
+    status_code = 400
+
+
+class UnauthorizedError(HTTPError):
+    """401: no valid credentials."""
+
+    status_code = 401
+
+
+class ForbiddenError(HTTPError):
+    """403: not allowed."""
+
+    status_code = 403
+
+
+class NotFoundError(HTTPError):
+    """404: unknown model or resource."""
+
+    status_code = 404
+
+
+class MethodNotAllowedError(HTTPError):
+    """405: the method does not apply to this path."""
+
+    status_code = 405
+
+
+class ConflictError(HTTPError):
+    """409: conflicting state."""
+
+    status_code = 409
+
+
+class PayloadTooLargeError(HTTPError):
+    """413: the body is over the limit."""
+
+    status_code = 413
+
+
+class UnprocessableEntityError(HTTPError):
+    """422: well-formed but semantically invalid."""
+
+    status_code = 422
+
+
+class InternalServerError(HTTPError):
+    """500: a server-side fault."""
+
+    status_code = 500
+
+
+class ServiceUnavailableError(HTTPError):
+    """503: not ready, or the broker is unreachable."""
+
+    status_code = 503
+
+
+class GatewayTimeoutError(HTTPError):
+    """504: no reply within the timeout."""
+
+    status_code = 504
+
+
+def status_of(exc: BaseException) -> int:
+    """The HTTP status an exception answers with: its own, else 400 as in MLRun."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and 400 <= status < 600:
+        return status
+    return 400
+
+
+def describe(exc: BaseException) -> str:
+    """`Class: message`, the text every error response carries."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+__all__ = [
+    "BadRequestError",
+    "ConflictError",
+    "ForbiddenError",
+    "GatewayTimeoutError",
+    "GraphError",
+    "HTTPError",
+    "InternalServerError",
+    "MaxIterationsError",
+    "MethodNotAllowedError",
+    "NotFoundError",
+    "OutletError",
+    "PayloadTooLargeError",
+    "ServiceUnavailableError",
+    "StreamgraphError",
+    "StreamingError",
+    "UnauthorizedError",
+    "UnprocessableEntityError",
+    "describe",
+    "status_of",
+]

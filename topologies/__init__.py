@@ -1,0 +1,1 @@
+"""Runnable graphs, one module each, each exposing `app`."""
