@@ -24,7 +24,7 @@ system-deps:
 	  else echo "warning: graphviz 'dot' not found; plots fall back to DOT text"; fi; }
 
 run: $(STAMP)
-	$(BIN)/python -m streamgraph.examples
+	$(BIN)/python -m topologies.cyclic
 
 lint: $(STAMP)
 	$(BIN)/ruff check streamgraph agents topologies tests bench

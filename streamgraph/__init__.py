@@ -1,1 +1,36 @@
-"""streamgraph: MLRun serving graphs as stream processing on Kafka."""
+"""streamgraph: MLRun serving graphs, run in process or as stream processing on Kafka.
+
+Reading guide: `function.py` (what users declare with), `graph/` (the graph as pure data,
+validated when built), `core/` (what running a step means, for every engine),
+`engines/local.py` (the in-process engine, the mock server), `engines/kafka/` (every step a
+Faust agent), `serving/` (model servers, routers, model runners, LLMs), `gateway/` (HTTP).
+"""
+
+from . import steps
+from .core.context import GraphContext
+from .core.event import Event
+from .errors import GraphError, StreamgraphError
+from .function import ServingFunction, code_to_function, new_function
+from .graph.flow import RootFlowStep
+from .graph.serialize import graph_from_dict
+from .graph.steps import BaseStep, ErrorStep, QueueStep, RouterStep, TaskStep
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BaseStep",
+    "ErrorStep",
+    "Event",
+    "GraphContext",
+    "GraphError",
+    "QueueStep",
+    "RootFlowStep",
+    "RouterStep",
+    "ServingFunction",
+    "StreamgraphError",
+    "TaskStep",
+    "code_to_function",
+    "graph_from_dict",
+    "new_function",
+    "steps",
+]

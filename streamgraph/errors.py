@@ -24,10 +24,6 @@ class OutletError(StreamgraphError, RuntimeError):
     """A step selected outlets that are not its direct successors, or named one twice."""
 
 
-class MaxIterationsError(StreamgraphError, RuntimeError):
-    """A step in a cycle was visited more often than its `max_iterations` allows."""
-
-
 class HTTPError(StreamgraphError):
     """An error that answers with its own HTTP status (400 unless a subclass says otherwise)."""
 
@@ -126,7 +122,6 @@ __all__ = [
     "GraphError",
     "HTTPError",
     "InternalServerError",
-    "MaxIterationsError",
     "MethodNotAllowedError",
     "NotFoundError",
     "OutletError",

@@ -1,0 +1,441 @@
+"""The in-process engine (the mock server): runs a graph with no broker.
+
+Events move between steps by direct calls driven from an explicit work stack (depth-first, as
+storey does, and without recursion so long cycles can't overflow the stack). A graph made only
+of plain functions runs on the caller's thread with no event loop at all (the fast path); a graph
+with coroutines, streams or batch timers runs on a private loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from ..core.builtins import Batch
+from ..core.compile import Plan, compile_graph
+from ..core.content import decode_body
+from ..core.context import GraphContext
+from ..core.event import Event
+from ..core.results import DROP, Many
+from ..core.step import ASYNC_GENERATOR, GENERATOR, StepRuntime
+from ..errors import HTTPError, describe
+from .loop_thread import LoopThread
+from .reply import STREAM, Reply, Response, iterate_blocking
+
+logger = logging.getLogger("streamgraph.local")
+
+Work = list[tuple[StepRuntime, Event]]
+
+
+class LocalServer:
+    """Runs one function's graph in process: `test()`, `atest()`, `wait_for_completion()`."""
+
+    def __init__(
+        self,
+        graph: Any,
+        namespace: dict[str, Any] | None = None,
+        current_function: str | None = "*",
+        parameters: dict[str, Any] | None = None,
+        streaming: bool = False,
+        **kw: Any,
+    ) -> None:
+        self.context = GraphContext(
+            server=self,
+            parameters=parameters,
+            namespace=namespace or {},
+            current_function=current_function or "",
+        )
+        self.context.streaming = streaming
+        self.plan: Plan = compile_graph(graph, namespace or {}, self.context, current_function)
+        self.graph = self.plan.graph
+        self._steps = self.plan.steps
+        self._starts = [self._steps[n] for n in self.plan.starts]
+        self._sync_engine = self.plan.engine == "sync"
+        self._state: dict[str, dict[str, Any]] = {name: {} for name in self._steps}
+        self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop_thread: LoopThread | None = None
+        self.queue_records: dict[str, list[Any]] = {}
+        self.errors: list[str] = []
+
+    # -- public API (MLRun's GraphServer) ------------------------------------------------------
+    def test(
+        self,
+        path: str = "/",
+        body: Any = None,
+        method: str = "",
+        headers: dict[str, str] | None = None,
+        content_type: str | None = None,
+        silent: bool = False,
+        get_body: bool = True,
+        event_id: str | None = None,
+    ) -> Any:
+        """Send one request through the graph and return its answer (MLRun's `server.test`)."""
+        try:
+            event = self._make_event(path, body, method, headers, content_type, event_id)
+        except HTTPError as exc:
+            return self._finish(Response.from_error(exc), silent, get_body)
+        if not self.plan.needs_loop:
+            return self._finish(self._serve_sync(event), silent, get_body)
+        loop = self._loop()
+        response = loop.run(self._serve_async(event))
+        if isinstance(response.body, AsyncIterator):
+            response.body = iterate_blocking(response.body, loop.run)
+        return self._finish(response, silent, get_body)
+
+    async def atest(
+        self,
+        path: str = "/",
+        body: Any = None,
+        method: str = "",
+        headers: dict[str, str] | None = None,
+        content_type: str | None = None,
+        silent: bool = False,
+        get_body: bool = True,
+        event_id: str | None = None,
+    ) -> Any:
+        """`test()` for async callers; a streaming answer is an async iterator of chunks."""
+        try:
+            event = self._make_event(path, body, method, headers, content_type, event_id)
+        except HTTPError as exc:
+            return self._finish(Response.from_error(exc), silent, get_body)
+        if not self.plan.needs_loop:
+            return self._finish(self._serve_sync(event), silent, get_body)
+        loop = self._loop()
+        response = await loop.arun(self._serve_async(event))
+        if isinstance(response.body, AsyncIterator):
+            response.body = _relay(response.body, loop)
+        return self._finish(response, silent, get_body)
+
+    def wait_for_completion(self) -> None:
+        """Flush partial batches and wait for background branches to finish."""
+        if self._loop_thread is not None:
+            self._loop_thread.run(self._drain())
+            self._loop_thread.stop()
+            self._loop_thread = None
+        elif self._has_buffered_batches():
+            self._loop().run(self._drain())
+            self.wait_for_completion()
+
+    def close(self) -> None:
+        self.wait_for_completion()
+        self.plan.close()
+
+    # -- events in and answers out -------------------------------------------------------------
+    def _make_event(
+        self,
+        path: str,
+        body: Any,
+        method: str,
+        headers: dict[str, str] | None,
+        content_type: str | None,
+        event_id: str | None,
+    ) -> Event:
+        headers = dict(headers or {})
+        event_id = headers.get("MLRUN-EVENT-ID", event_id)
+        path = headers.get("MLRUN-EVENT-PATH", path) or "/"
+        method = (method or ("POST" if body is not None else "GET")).upper()
+        return Event(decode_body(body, content_type), event_id, path, method, headers, content_type)
+
+    @staticmethod
+    def _finish(response: Response, silent: bool, get_body: bool) -> Any:
+        if response.status_code >= 300:
+            if not silent:
+                raise RuntimeError(f"failed ({response.status_code}): {response.body}")
+            return response
+        return response.body if get_body else response
+
+    def _answer(self, event: Event, reply: Reply) -> Response:
+        if reply.error is not None:
+            return Response.from_error(reply.error)
+        if reply.done:
+            return Response(200, reply.value)
+        return Response(200, {"id": event.id})
+
+    # -- the synchronous fast path -------------------------------------------------------------
+    def _serve_sync(self, event: Event) -> Response:
+        reply = event.reply = Reply()
+        work: Work = [
+            (step, event if i == 0 else event.copy()) for i, step in enumerate(self._starts)
+        ]
+        work.reverse()
+        while work:
+            step, ev = work.pop()
+            self._step_sync(step, ev, work)
+        return self._answer(event, reply)
+
+    def _step_sync(self, step: StepRuntime, event: Event, work: Work) -> None:
+        try:
+            if step.stateful:
+                event = self._stateful(step, event)  # type: ignore[assignment]
+                if event is None:
+                    return
+                outlets, complete = step.outlets, step.responder
+            elif event.end_of_stream:
+                outlets, complete = step.outlets, step.responder
+            else:
+                if step.simple:
+                    result = step.call(event.body)  # type: ignore[misc]
+                else:
+                    result = step.invoke(event)
+                if inspect.isawaitable(result) or inspect.isgenerator(result):
+                    raise TypeError(
+                        f"step {step.name} returned {type(result).__name__} but the graph was "
+                        "compiled for plain functions"
+                    )
+                if result is DROP:
+                    return
+                if type(result) is Many:
+                    for item in reversed(result):
+                        work.append((_Fanout(step), event.copy(body=item)))
+                    return
+                event = step.apply(event, result)
+                outlets, complete = step.route(event)
+        except Exception as exc:
+            self._failed(step, event, exc, work)
+            return
+        self._after(step, event, outlets, complete, work)
+
+    # -- the event-loop path -------------------------------------------------------------------
+    def _loop(self) -> LoopThread:
+        if self._loop_thread is None:
+            self._loop_thread = LoopThread()
+        return self._loop_thread
+
+    async def _serve_async(self, event: Event) -> Response:
+        loop = asyncio.get_running_loop()
+        reply = event.reply = Reply(loop)
+        work: Work = [
+            (step, event if i == 0 else event.copy()) for i, step in enumerate(self._starts)
+        ]
+        work.reverse()
+        task = loop.create_task(self._drive(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        assert reply.future is not None
+        await asyncio.wait((reply.future, task), return_when=asyncio.FIRST_COMPLETED)
+        if not reply.done and reply.held and self.plan.responder is not None:
+            await reply.future
+        if reply.streaming or (reply.future.done() and reply.future.result() is STREAM):
+            return Response(200, reply.chunks())
+        return self._answer(event, reply)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            self.errors.append(describe(exc))  # type: ignore[arg-type]
+            logger.error("background branch failed: %s", describe(exc))  # type: ignore[arg-type]
+
+    async def _drive(self, work: Work) -> None:
+        while work:
+            step, event = work.pop()
+            await self._step_async(step, event, work)
+
+    async def _step_async(self, step: StepRuntime, event: Event, work: Work) -> None:
+        try:
+            if step.stateful:
+                event = self._stateful(step, event)  # type: ignore[assignment]
+                if event is None:
+                    return
+                outlets, complete = step.outlets, step.responder
+            elif event.end_of_stream:
+                outlets, complete = step.outlets, step.responder
+            else:
+                result = step.invoke(event)
+                if (
+                    step.kind in (GENERATOR, ASYNC_GENERATOR)
+                    or inspect.isasyncgen(result)
+                    or inspect.isgenerator(result)
+                ):
+                    await self._stream(step, event, result)
+                    return
+                if inspect.isawaitable(result):
+                    result = await result
+                if result is DROP:
+                    return
+                if type(result) is Many:
+                    for item in reversed(result):
+                        work.append((_Fanout(step), event.copy(body=item)))
+                    return
+                event = step.apply(event, result)
+                outlets, complete = step.route(event)
+        except Exception as exc:
+            self._failed(step, event, exc, work)
+            return
+        self._after(step, event, outlets, complete, work)
+
+    async def _stream(self, step: StepRuntime, event: Event, chunks: Any) -> None:
+        """Send each yielded value on as a chunk, downstream first, then an end marker."""
+        seq = 0
+        try:
+            if inspect.isasyncgen(chunks):
+                async for value in chunks:
+                    await self._chunk(step, event, value, seq)
+                    seq += 1
+            else:
+                for value in chunks:
+                    await self._chunk(step, event, value, seq)
+                    seq += 1
+                    await asyncio.sleep(0)  # let other requests run between chunks
+        except Exception as exc:
+            work: Work = []
+            self._failed(step, event, exc, work)
+            await self._drive(work)
+            return
+        end = event.copy(body=None)
+        end.end_of_stream, end.chunk, end.stream_from, end.source = True, seq, step.name, step.name
+        work = []
+        self._after(step, end, step.outlets, step.responder, work)
+        await self._drive(work)
+
+    async def _chunk(self, step: StepRuntime, event: Event, value: Any, seq: int) -> None:
+        chunk = step.apply(event.copy(), value)
+        chunk.chunk, chunk.stream_from = seq, step.name
+        outlets, complete = step.route(chunk)
+        work: Work = []
+        self._after(step, chunk, outlets, complete, work)
+        await self._drive(work)
+
+    async def _drain(self) -> None:
+        for step in self._steps.values():
+            if step.stateful == "batch":
+                for key in list(self._state[step.name]):
+                    self._flush_batch(step, key)
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- shared by both paths ------------------------------------------------------------------
+    def _after(
+        self, step: StepRuntime, event: Event, outlets: tuple[str, ...], complete: bool, work: Work
+    ) -> None:
+        if complete:
+            _respond(event)
+        elif self._sync_engine and not outlets:
+            _respond(event)  # the sync engine answers with the last step's result
+        if step.terminal_queue is not None:
+            self.queue_records.setdefault(step.terminal_queue, []).append(event.body)
+        if not outlets:
+            return
+        event.source = step.name
+        steps = self._steps
+        for i in range(len(outlets) - 1, -1, -1):
+            work.append((steps[outlets[i]], event if i == 0 else event.copy()))
+
+    def _failed(self, step: StepRuntime, event: Event, exc: Exception, work: Work) -> None:
+        target = step.error_target
+        if isinstance(step, _Fanout):
+            target = step.step.error_target
+        if target is not None and target in self._steps:
+            step.fail(event, exc)
+            work.append((self._steps[target], event))
+            return
+        self.errors.append(f"{step.name}: {describe(exc)}")
+        logger.debug("step %s failed on event %s: %s", step.name, event.id, describe(exc))
+        for member in event.members or (event,):
+            if isinstance(member.reply, Reply):
+                member.reply.set_error(exc)
+
+    def _stateful(self, step: StepRuntime, event: Event) -> Event | None:
+        obj, state = step.obj, self._state[step.name]
+        if step.stateful == "batch":
+            step.enter(event)
+            full = obj.add(state, event)
+            if full is not None:
+                return Batch.make_batch(full)
+            if isinstance(event.reply, Reply):
+                event.reply.held = True
+            key = obj.key_of(event)
+            if obj.flush_after_seconds and (step.name, key) not in self._timers:
+                loop = asyncio.get_running_loop()
+                self._timers[(step.name, key)] = loop.call_later(
+                    obj.flush_after_seconds, self._flush_batch, step, key
+                )
+            return None
+        if event.end_of_stream and step.stateful != "collector":
+            return event
+        step.enter(event)
+        merged = obj.add(state, event)
+        if merged is None:
+            return None
+        out = event.copy(body=merged)
+        out.chunk, out.end_of_stream, out.stream_from = None, False, None
+        return out
+
+    def _flush_batch(self, step: StepRuntime, key: str) -> None:
+        timer = self._timers.pop((step.name, key), None)
+        if timer is not None:
+            timer.cancel()
+        events = self._state[step.name].pop(key, None)
+        if not events:
+            return
+        batch = Batch.make_batch(events)
+        work: Work = []
+        self._after(step, batch, step.outlets, step.responder, work)
+        task = asyncio.get_running_loop().create_task(self._drive(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _has_buffered_batches(self) -> bool:
+        return any(self._state[s.name] for s in self._steps.values() if s.stateful == "batch")
+
+
+class _Fanout(StepRuntime):
+    """Re-enters the routing of `step` for one element of a flat-mapped result."""
+
+    def __init__(self, step: StepRuntime) -> None:
+        super().__init__(
+            step.name,
+            _same,
+            outlets=step.outlets,
+            select=step.select,
+            responder=step.responder,
+            error_target=step.error_target,
+            full_event=step.full_event,
+        )
+        self.step = step
+
+    def invoke(self, event: Event) -> Any:
+        return event.body
+
+    def apply(self, event: Event, result: Any) -> Event:
+        return event
+
+
+def _same(body: Any) -> Any:
+    return body
+
+
+def _respond(event: Event) -> None:
+    if event.members is not None:
+        body = event.body
+        per_member = isinstance(body, list) and len(body) == len(event.members)
+        for i, member in enumerate(event.members):
+            if isinstance(member.reply, Reply):
+                member.reply.set_result(body[i] if per_member else body)
+        return
+    reply = event.reply
+    if not isinstance(reply, Reply):
+        return
+    if event.end_of_stream:
+        reply.end_stream()
+    elif event.chunk is not None:
+        reply.push_chunk(event.body)
+    else:
+        reply.set_result(event.body)
+
+
+async def _relay(chunks: AsyncIterator[Any], loop: LoopThread) -> AsyncIterator[Any]:
+    """An async iterator, in the caller's loop, over chunks produced on the server's loop."""
+    while True:
+        try:
+            yield await loop.arun(chunks.__anext__())  # type: ignore[arg-type]
+        except StopAsyncIteration:
+            return
+
+
+def to_iterator(value: Any) -> Iterator[Any]:
+    return iter(value)
