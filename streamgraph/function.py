@@ -167,7 +167,8 @@ class ServingFunction:
             raise GraphError(
                 "no models or steps were set, use function.set_topology() and add steps"
             )
-        self._check_functions()
+        # as in MLRun, undeclared child functions are refused at deploy time, not here: in
+        # process every function's steps run together
         ns = self.namespace(caller_namespace(namespace))
         return LocalServer(
             self.spec.graph,
@@ -178,7 +179,8 @@ class ServingFunction:
             **kw,
         )
 
-    def _check_functions(self) -> None:
+    def check_functions(self) -> None:
+        """Refuse steps that name a child function that was never declared (deploy time)."""
         graph = self.spec.graph
         if isinstance(graph, RootFlowStep):
             for name in graph.functions():

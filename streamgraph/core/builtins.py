@@ -92,6 +92,10 @@ class Choice:
         return None
 
 
+class FieldRoutingError(StreamgraphError, RuntimeError):
+    """The routing field is missing or empty (a RuntimeError, as in MLRun)."""
+
+
 class ChoiceByField(Choice):
     """Route to the outlet(s) named by `body[field_name]` (a name or a list of names)."""
 
@@ -103,16 +107,16 @@ class ChoiceByField(Choice):
         field = self.field_name
         if not isinstance(body, dict) or field not in body:
             keys = list(body) if isinstance(body, dict) else []
-            raise StreamgraphError(f"Field '{field}' is not contained in the event keys {keys}.")
+            raise FieldRoutingError(f"Field '{field}' is not contained in the event keys {keys}.")
         value = body[field]
         if value is None:
             raise ValueError(f"Field '{field}' exists but its value is None.")
         if isinstance(value, str):
             return [value]
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
             if not value:
-                raise StreamgraphError(f"The value of the key '{field}' cannot be an empty list.")
-            return list(value)
+                raise FieldRoutingError(f"The value of the key '{field}' cannot be an empty list.")
+            return value  # type: ignore[return-value]
         raise TypeError(
             f"Field '{field}' must be a string or list of strings but is instead of type "
             f"'{type(value).__name__}'."
@@ -142,11 +146,20 @@ class Merge:
         self.max_behind = max_behind or 64
         self.expected_num_events = expected_num_events
         self.upstreams: list[str] = []
+        self._key_fn: Callable[[Any], Any] | None = None
 
     def key_of(self, event: Event) -> str:
-        if self.key_path and isinstance(event.body, dict):
-            return str(event.body.get(self.key_path, event.id))
-        return event.id
+        """The merge key: the event id, a body key, or an expression over `event` (the body)."""
+        if not self.key_path:
+            return event.id
+        if self._key_fn is None:
+            path = self.key_path
+            if any(c in path for c in "[("):  # an expression over the body, as MLRun
+                self._key_fn = eval(f"lambda event: {path}", {})
+            else:
+                self._key_fn = lambda body: body[path] if isinstance(body, dict) else None
+        key = self._key_fn(event.body)
+        return str(key if key is not None else event.id)
 
     def add(self, state: MutableMapping[str, Any], event: Event) -> list[Any] | None:
         """Record this branch's body; return the merged list when every branch has arrived."""

@@ -171,6 +171,8 @@ def _build_callable(
 ) -> tuple[Callable[..., Any], Any, Callable[[Any], Any] | None, bool]:
     """(callable, step object, outlet selector, whether the class handles its own paths)."""
     target = step.class_name
+    if target is None and isinstance(step, RouterStep):
+        target = "ModelRouter"
     if target is None or (
         callable(target) and not isinstance(target, type) and _is_function(target)
     ):
@@ -178,6 +180,8 @@ def _build_callable(
         if _accepts(fn, "context"):
             fn = functools.partial(fn, context=context)
         return fn, None, None, False
+    if isinstance(step, RouterStep) and target is None:
+        target = "ModelRouter"  # `"*"` alone means the default model router, as in MLRun
     resolved = resolve_class(target, namespace, step.name)
     if isinstance(resolved, type):
         obj, paths_in_class = _instantiate(flow, step, resolved, namespace, context)
@@ -211,8 +215,8 @@ def _build_callable(
         call = obj.do
     else:
         raise GraphError(
-            f"step {step.name}: class {type(obj).__name__} has no do() method (nor a handler); "
-            "a step class must define do(event)"
+            f"step {step.name} does not have a handler: class {type(obj).__name__} has no do() "
+            "method (nor a handler); a step class must define do(event)"
         )
     return call, obj, getattr(obj, "select_outlets", None), paths_in_class
 

@@ -6,6 +6,7 @@ process they are attributes. Slots keep it small: one is made per request and pe
 
 from __future__ import annotations
 
+import copy
 import itertools
 import os
 from typing import Any
@@ -90,6 +91,11 @@ class Event:
         new.reply = self.reply
         new.members = self.members
         return new
+
+    def branch(self) -> Event:
+        """A copy for a parallel branch, with its own body: a branch's changes stay its own (as
+        on Kafka, where each branch is a separate record, and as storey deep-copies)."""
+        return self.copy(body=copy.deepcopy(self.body))
 
     @property
     def key(self) -> str:

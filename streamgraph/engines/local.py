@@ -323,7 +323,7 @@ class LocalServer:
         event.source = step.name
         steps = self._steps
         for i in range(len(outlets) - 1, -1, -1):
-            work.append((steps[outlets[i]], event if i == 0 else event.copy()))
+            work.append((steps[outlets[i]], event if i == 0 else event.branch()))
 
     def _failed(self, step: StepRuntime, event: Event, exc: Exception, work: Work) -> None:
         target = step.error_target

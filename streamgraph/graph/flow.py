@@ -118,10 +118,18 @@ class RootFlowStep(BaseStep):
                 raise GraphError(
                     f"graph loop, step {downstream} is specified in before and/or after {step.name}"
                 )
+        for upstream in after_names:
+            if isinstance(self.steps[upstream], QueueStep) and not step.function:
+                raise GraphError(
+                    f"step '{step.name}' must specify a function, because it follows a queue step"
+                )
         step.after_step(*after_names)
         self._insert(step)
         for downstream in before_names:
-            self.steps[downstream].after_step(step.name)
+            # inserting between: the downstream step now comes after the new step instead
+            target = self.steps[downstream]
+            target.after = [name for name in target.after if name not in after_names]
+            target.after_step(step.name)
         if cycle_to:
             step.cycle_to(cycle_to)
         return step
@@ -159,7 +167,7 @@ class RootFlowStep(BaseStep):
         """Replace the graph's steps with a chain of `steps` (objects, class names or dicts)."""
         if self.steps and not force:
             raise GraphError(
-                "set_flow() called on a graph that already has steps. If you want to "
+                "set_flow() called on a step that already has downstream steps. If you want to "
                 "overwrite existing steps, set force=True."
             )
         self.steps.clear()

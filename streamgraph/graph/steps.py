@@ -281,7 +281,7 @@ class QueueStep(BaseStep):
     def __init__(
         self,
         name: str,
-        path: str | None,
+        path: str | None = None,
         after: list[str] | str | None = None,
         **options: Any,
     ) -> None:

@@ -47,7 +47,9 @@ def test_unknown_dotted_handler_module() -> None:
 def test_class_without_do() -> None:
     fn, graph = _flow()
     graph.to("NoDo", name="x")
-    with pytest.raises(sg.GraphError, match=r"step x: class NoDo has no do\(\)"):
+    with pytest.raises(
+        sg.GraphError, match=r"step x does not have a handler: class NoDo has no do\(\)"
+    ):
         fn.to_mock_server()
 
 
@@ -106,12 +108,12 @@ def test_two_responders() -> None:
 
 
 def test_step_after_queue_needs_a_function() -> None:
-    fn, graph = _flow()
-    graph.to(name="a", handler="inc").to(">>", "q", path="topic").to(name="b", handler="inc")
+    _, graph = _flow()
+    queue = graph.to(name="a", handler="inc").to(">>", "q", path="topic")
     with pytest.raises(
         sg.GraphError, match="step 'b' must specify a function, because it follows a queue"
     ):
-        fn.to_mock_server()
+        queue.to(name="b", handler="inc")
 
 
 def test_queue_needs_a_path_and_a_name() -> None:
