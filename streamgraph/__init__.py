@@ -14,6 +14,11 @@ from .function import ServingFunction, code_to_function, new_function
 from .graph.flow import RootFlowStep
 from .graph.serialize import graph_from_dict
 from .graph.steps import BaseStep, ErrorStep, QueueStep, RouterStep, TaskStep
+from .serving.ensemble import VotingEnsemble
+from .serving.hub import import_function
+from .serving.router import ModelRouter
+from .serving.v2_server import V2ModelServer
+from .settings import Settings
 
 __version__ = "0.1.0"
 
@@ -23,14 +28,19 @@ __all__ = [
     "Event",
     "GraphContext",
     "GraphError",
+    "ModelRouter",
     "QueueStep",
     "RootFlowStep",
     "RouterStep",
     "ServingFunction",
+    "Settings",
     "StreamgraphError",
     "TaskStep",
+    "V2ModelServer",
+    "VotingEnsemble",
     "code_to_function",
     "graph_from_dict",
+    "import_function",
     "new_function",
     "steps",
 ]

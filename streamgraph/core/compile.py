@@ -152,7 +152,7 @@ def _compile_step(
         step.name,
         None if stateful else call,
         obj=obj,
-        full_event=step.full_event and not paths_in_class,
+        full_event=step.full_event,
         input_keys=() if paths_in_class else split_path(step.input_path),
         result_keys=() if paths_in_class else split_path(step.result_path),
         select=select,

@@ -1,0 +1,77 @@
+"""All settings in one place, read from `STREAMGRAPH_*` environment variables (and nowhere else).
+
+Each field says its default and what it costs. `Settings()` reads the environment once; pass a
+`Settings` object around rather than reading variables in other modules.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """streamgraph's settings; `STREAMGRAPH_BROKERS=host:port,...` and so on."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMGRAPH_", frozen=True, extra="ignore")
+
+    brokers: str = Field(
+        "127.0.0.1:9092",
+        description="Kafka bootstrap servers, comma-separated.",
+    )
+    topic_prefix: str = Field(
+        "sg",
+        description="First segment of every topic name: <prefix>.<function>.<step>.",
+    )
+    partitions: int = Field(
+        4,
+        ge=1,
+        description="Partitions per topic created by streamgraph. More partitions let more "
+        "workers share a function, but each costs broker memory and file handles.",
+    )
+    replication: int = Field(
+        1,
+        ge=1,
+        description="Replication factor of created topics. 3 survives a broker loss; it "
+        "triples the broker's disk and network use.",
+    )
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once",
+        description="at_least_once commits an offset only after the outputs it caused were "
+        "acknowledged; exactly_once uses Kafka transactions (slower: a commit per batch).",
+    )
+    producer_linger_ms: int = Field(
+        0,
+        ge=0,
+        description="Producer linger. 0 gives the lowest request latency; raising it batches "
+        "more records per request for throughput graphs.",
+    )
+    merge_ttl_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="How long Merge and Collector keep an incomplete entry before dropping it.",
+    )
+    request_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long a synchronous caller waits for a reply before a 504.",
+    )
+    max_body_bytes: int = Field(
+        10 * 1024 * 1024,
+        gt=0,
+        description="Largest request body accepted by the gateway (413 above it).",
+    )
+    worker_web_port: int = Field(
+        0,
+        ge=0,
+        description="Faust worker web port (0 picks a free one).",
+    )
+
+    def topic(self, function: str, name: str) -> str:
+        """`<prefix>.<function>.<name>`: a step's topic, or `in`, `out`, `dlq`."""
+        return f"{self.topic_prefix}.{function}.{name}"
+
+
+__all__ = ["Settings"]
