@@ -14,14 +14,15 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# Graphviz's `dot` renders graph pictures; install it from Debian when missing and we are root.
+# Graphviz (`dot`, renders graph pictures) and kcat (a direct producer in the Kafka tests)
+# come from Debian; install them when missing and we are root.
 system-deps:
-	@command -v dot >/dev/null 2>&1 || { \
+	@command -v dot >/dev/null 2>&1 && command -v kcat >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get install -y -q graphviz >/dev/null 2>&1 || \
-	     (apt-get update -q >/dev/null && apt-get install -y -q graphviz >/dev/null)) || \
-	    echo "warning: could not install graphviz; plots fall back to DOT text"; \
-	  else echo "warning: graphviz 'dot' not found; plots fall back to DOT text"; fi; }
+	    (apt-get install -y -q graphviz kcat >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && apt-get install -y -q graphviz kcat >/dev/null)) || \
+	    echo "warning: could not install graphviz and kcat from Debian"; \
+	  else echo "warning: graphviz or kcat missing and not root: install them"; fi; }
 
 run: $(STAMP)
 	$(BIN)/python -m topologies.cyclic

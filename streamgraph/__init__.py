@@ -14,8 +14,13 @@ from .function import ServingFunction, code_to_function, new_function
 from .graph.flow import RootFlowStep
 from .graph.serialize import graph_from_dict
 from .graph.steps import BaseStep, ErrorStep, QueueStep, RouterStep, TaskStep
+from .serving.artifacts import LLMPromptArtifact, ModelArtifact
+from .serving.endpoints import ModelEndpointCreationStrategy
 from .serving.ensemble import VotingEnsemble
 from .serving.hub import import_function
+from .serving.llm import LLModel
+from .serving.model import Model, ModelRunnerSelector, ModelSelector
+from .serving.model_runner import ModelRunnerStep
 from .serving.router import ModelRouter
 from .serving.v2_server import V2ModelServer
 from .settings import Settings
@@ -28,7 +33,15 @@ __all__ = [
     "Event",
     "GraphContext",
     "GraphError",
+    "LLMPromptArtifact",
+    "LLModel",
+    "Model",
+    "ModelArtifact",
+    "ModelEndpointCreationStrategy",
     "ModelRouter",
+    "ModelRunnerSelector",
+    "ModelRunnerStep",
+    "ModelSelector",
     "QueueStep",
     "RootFlowStep",
     "RouterStep",

@@ -1,23 +1,37 @@
 """Helpers for testing graphs: the same test runs on every engine.
 
-from streamgraph.testing import serve
+    from streamgraph.testing import serve
 
-def test_my_graph(engine):          # the `engine` fixture comes from streamgraph.pytest_plugin
-    server = serve(fn, engine=engine)
-    assert server.test(body={"x": 1}) == {"x": 2}
-    server.wait_for_completion()
+    def test_my_graph(engine):          # "local", or "kafka" with a broker
+        server = serve(fn, engine=engine)
+        assert server.test(body={"x": 1}) == {"x": 2}
+        server.wait_for_completion()
+
+`serve(fn, engine="kafka", brokers="127.0.0.1:9092")` runs the function's Faust agents in this
+process on that broker, with fresh topic names, and stops them on `wait_for_completion()` or
+`close_all()`.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from .errors import StreamgraphError
 from .function import ServingFunction
 from .graph.resolve import caller_namespace
 
-# The engines a scenario test runs on. The Kafka engine joins when it exists.
-ENGINES: tuple[str, ...] = ("local",)
+# The engines a scenario test runs on.
+ENGINES: tuple[str, ...] = ("local", "kafka")
+
+_servers: list[Any] = []
+_default_brokers: str | None = None
+
+
+def use_brokers(brokers: str | None) -> None:
+    """The broker `serve(engine="kafka")` uses when none is given (a test fixture sets it)."""
+    global _default_brokers
+    _default_brokers = brokers
 
 
 def serve(
@@ -30,9 +44,27 @@ def serve(
     """A server with the mock server's interface (`test`, `atest`, `wait_for_completion`)."""
     ns = caller_namespace(namespace)
     if engine == "local":
-        return function.to_mock_server(namespace=ns, current_function=current_function)
-    if engine == "kafka":
-        raise StreamgraphError(
-            "the Kafka engine is not available in this version yet; use engine='local'"
-        )
-    raise StreamgraphError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+        server = function.to_mock_server(namespace=ns, current_function=current_function)
+    elif engine == "kafka":
+        from .engines.kafka.harness import KafkaServer
+
+        brokers = brokers or _default_brokers or os.environ.get("STREAMGRAPH_TEST_BROKERS")
+        if not brokers:
+            raise StreamgraphError(
+                "serve(engine='kafka') needs brokers=..., STREAMGRAPH_TEST_BROKERS, or the "
+                "kafka_broker fixture"
+            )
+        server = KafkaServer(function, brokers, namespace=ns, current_function=current_function)
+    else:
+        raise StreamgraphError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    _servers.append(server)
+    return server
+
+
+def close_all() -> None:
+    """Stop every server `serve()` started (a fixture calls this after each test)."""
+    while _servers:
+        server = _servers.pop()
+        closer = getattr(server, "close", None)
+        if callable(closer):
+            closer()

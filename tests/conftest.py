@@ -1,4 +1,4 @@
-"""Shared fixtures: every scenario test runs once per engine."""
+"""Shared fixtures: every scenario test runs once per engine; Kafka tests share one broker."""
 
 from __future__ import annotations
 
@@ -6,10 +6,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from streamgraph.testing import ENGINES
+from streamgraph import testing
+
+pytest_plugins = ["streamgraph.broker.pytest_plugin"]
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=testing.ENGINES)
 def engine(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The engine a scenario runs on: 'local' (in process) and, where built, 'kafka'."""
-    yield request.param
+    """The engine a scenario runs on: 'local' (in process) and 'kafka' (a real broker)."""
+    if request.param == "kafka":
+        request.applymarker(pytest.mark.kafka)
+        broker = request.getfixturevalue("kafka_broker")
+        testing.use_brokers(broker.bootstrap_servers)
+    try:
+        yield request.param
+    finally:
+        testing.close_all()

@@ -1,6 +1,7 @@
 """The guide's cyclic graph: preprocess, generate, evaluate, loop until good, respond.
 
-Run it in process: `python -m topologies.cyclic` (or `make run`).
+Run it in process: `python -m topologies.cyclic`. On Kafka: `faust -A topologies.cyclic worker`
+(or `streamgraph worker topologies.cyclic`), then produce JSON to `sg.cyclic-function.in`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import json
 
 import streamgraph as sg
 from agents.drafting import ChoiceHandler, Evaluator, Generator, HandleError, Processor, responder
+from streamgraph.engines.kafka import build_app
 
 NAMESPACE = {
     "Processor": Processor,
@@ -42,6 +44,7 @@ def build_function() -> sg.ServingFunction:
 
 
 function = build_function()
+app = build_app(function)  # the Faust app `faust -A topologies.cyclic worker` runs
 
 
 def main() -> None:

@@ -91,16 +91,41 @@ def compile_graph(
         engine=flow.engine,
         cyclic=flow.allow_cyclic,
     )
+    registry = _shared_models(flow, selected, namespace, context)
     for step in selected:
         plan.steps[step.name] = _compile_step(flow, step, names, namespace, context, plan)
+    if registry is not None:
+        plan.objects.append(registry)  # closed after the steps that use it
     plan.starts = tuple(
         s.name for s in selected if not isinstance(s, ErrorStep) and not (set(s.upstream()) & names)
     )
     responders = [s.name for s in selected if s.responder]
     plan.responder = responders[0] if responders else None
     _check_streaming(flow, plan)
+    _mark_answer_paths(plan)
     plan.needs_loop = any(st.kind != "sync" or st.stateful == "batch" for st in plan.steps.values())
     return plan
+
+
+def _shared_models(
+    flow: RootFlowStep, selected: list[BaseStep], namespace: dict[str, Any], context: GraphContext
+) -> Any:
+    """Check every proxy names a declared shared model, then load each shared model ONCE."""
+    runners = [
+        s.class_name
+        for s in selected
+        if isinstance(s, TaskStep) and callable(getattr(s.class_name, "check_proxies", None))
+    ]
+    if not flow.shared_models and not any(r.proxies() for r in runners):
+        return None
+    from ..serving.shared import SharedModelRegistry  # only graphs with shared models pay for it
+
+    registry = SharedModelRegistry.from_specs(flow.shared_models)
+    for runner in runners:
+        runner.check_proxies(registry)
+    registry.load_all(namespace)
+    context.shared_models = registry
+    return registry
 
 
 def _selected(step: BaseStep, function: str | None) -> bool:
@@ -302,6 +327,25 @@ def _accepts(fn: Callable[..., Any], name: str) -> bool:
 
 def _is_function(obj: Any) -> bool:
     return inspect.isfunction(obj) or inspect.isbuiltin(obj) or inspect.ismethod(obj)
+
+
+def _mark_answer_paths(plan: Plan) -> None:
+    """Mark which steps can still lead to the responder (all of them when there is none)."""
+    if plan.responder is None:
+        return
+    reach = {plan.responder}
+    changed = True
+    while changed:
+        changed = False
+        for name, step in plan.steps.items():
+            if name not in reach and (
+                any(o in reach for o in step.outlets)
+                or (step.error_target is not None and step.error_target in reach)
+            ):
+                reach.add(name)
+                changed = True
+    for name, step in plan.steps.items():
+        step.reaches_responder = name in reach or step.is_error_step
 
 
 def _check_streaming(flow: RootFlowStep, plan: Plan) -> None:

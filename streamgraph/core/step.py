@@ -47,6 +47,7 @@ class StepRuntime:
         "name",
         "obj",
         "outlets",
+        "reaches_responder",
         "responder",
         "result_keys",
         "select",
@@ -92,6 +93,9 @@ class StepRuntime:
         self.is_error_step = is_error_step
         self.function = function
         self.terminal_queue = terminal_queue
+        # can this step's events still lead to the answer? (set by compile; errors in branches
+        # that cannot are logged and dead-lettered but never fail the caller's request)
+        self.reaches_responder = True
         # the hot path skips every optional rule when none applies
         self.simple = not (full_event or input_keys or result_keys or cyclic)
 

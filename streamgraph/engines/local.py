@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ..core.builtins import Batch
@@ -23,7 +23,7 @@ from ..core.results import DROP, Many
 from ..core.step import ASYNC_GENERATOR, GENERATOR, StepRuntime
 from ..errors import HTTPError, describe
 from .loop_thread import LoopThread
-from .reply import STREAM, Reply, Response, iterate_blocking
+from .reply import STREAM, Reply, Response, finish, iterate_blocking, relay
 
 logger = logging.getLogger("streamgraph.local")
 
@@ -77,14 +77,14 @@ class LocalServer:
         try:
             event = self._make_event(path, body, method, headers, content_type, event_id)
         except HTTPError as exc:
-            return self._finish(Response.from_error(exc), silent, get_body)
+            return finish(Response.from_error(exc), silent, get_body)
         if not self.plan.needs_loop:
-            return self._finish(self._serve_sync(event), silent, get_body)
+            return finish(self._serve_sync(event), silent, get_body)
         loop = self._loop()
         response = loop.run(self._serve_async(event))
         if isinstance(response.body, AsyncIterator):
             response.body = iterate_blocking(response.body, loop.run)
-        return self._finish(response, silent, get_body)
+        return finish(response, silent, get_body)
 
     async def atest(
         self,
@@ -101,14 +101,14 @@ class LocalServer:
         try:
             event = self._make_event(path, body, method, headers, content_type, event_id)
         except HTTPError as exc:
-            return self._finish(Response.from_error(exc), silent, get_body)
+            return finish(Response.from_error(exc), silent, get_body)
         if not self.plan.needs_loop:
-            return self._finish(self._serve_sync(event), silent, get_body)
+            return finish(self._serve_sync(event), silent, get_body)
         loop = self._loop()
         response = await loop.arun(self._serve_async(event))
         if isinstance(response.body, AsyncIterator):
-            response.body = _relay(response.body, loop)
-        return self._finish(response, silent, get_body)
+            response.body = relay(response.body, loop)
+        return finish(response, silent, get_body)
 
     def wait_for_completion(self) -> None:
         """Flush partial batches and wait for background branches to finish."""
@@ -139,14 +139,6 @@ class LocalServer:
         path = headers.get("MLRUN-EVENT-PATH", path) or "/"
         method = (method or ("POST" if body is not None else "GET")).upper()
         return Event(decode_body(body, content_type), event_id, path, method, headers, content_type)
-
-    @staticmethod
-    def _finish(response: Response, silent: bool, get_body: bool) -> Any:
-        if response.status_code >= 300:
-            if not silent:
-                raise RuntimeError(f"failed ({response.status_code}): {response.body}")
-            return response
-        return response.body if get_body else response
 
     def _answer(self, event: Event, reply: Reply) -> Response:
         if reply.error is not None:
@@ -335,6 +327,8 @@ class LocalServer:
             return
         self.errors.append(f"{step.name}: {describe(exc)}")
         logger.debug("step %s failed on event %s: %s", step.name, event.id, describe(exc))
+        if not step.reaches_responder:
+            return  # a side branch: the answer comes from the responder's path
         for member in event.members or (event,):
             if isinstance(member.reply, Reply):
                 member.reply.set_error(exc)
@@ -426,16 +420,3 @@ def _respond(event: Event) -> None:
         reply.push_chunk(event.body)
     else:
         reply.set_result(event.body)
-
-
-async def _relay(chunks: AsyncIterator[Any], loop: LoopThread) -> AsyncIterator[Any]:
-    """An async iterator, in the caller's loop, over chunks produced on the server's loop."""
-    while True:
-        try:
-            yield await loop.arun(chunks.__anext__())  # type: ignore[arg-type]
-        except StopAsyncIteration:
-            return
-
-
-def to_iterator(value: Any) -> Iterator[Any]:
-    return iter(value)

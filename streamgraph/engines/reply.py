@@ -101,6 +101,25 @@ class _Failure:
         self.error = error
 
 
+def finish(response: Response, silent: bool, get_body: bool) -> Any:
+    """What `server.test` returns: the body, or the Response (`get_body=False`, or an error
+    with `silent=True`); an error status otherwise raises, as MLRun's mock server does."""
+    if response.status_code >= 300:
+        if not silent:
+            raise RuntimeError(f"failed ({response.status_code}): {response.body}")
+        return response
+    return response.body if get_body else response
+
+
+async def relay(chunks: AsyncIterator[Any], loop: Any) -> AsyncIterator[Any]:
+    """An async iterator in the caller's loop over chunks produced on `loop` (a LoopThread)."""
+    while True:
+        try:
+            yield await loop.arun(chunks.__anext__())
+        except StopAsyncIteration:
+            return
+
+
 def iterate_blocking(chunks: AsyncIterator[Any], run: Any) -> Iterator[Any]:
     """A plain iterator over an async one whose loop runs elsewhere (`run` blocks per item)."""
     while True:

@@ -22,7 +22,8 @@ def test_choice_routes_to_selected_outlet_only(engine: str) -> None:
     server.test(body={"to": "b", "v": 1})
     server.test(body={"to": ["a", "b"], "v": 5})
     server.wait_for_completion()
-    assert steps_lib.seen == [2, 101, 6, 105]
+    # branches of one event run concurrently on Kafka: compare without their order
+    assert sorted(steps_lib.seen) == [2, 6, 101, 105]
 
 
 def test_choice_by_field(engine: str) -> None:

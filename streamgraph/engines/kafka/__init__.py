@@ -1,1 +1,10 @@
+"""The Kafka engine: every step a Faust agent consuming one topic and producing to the next.
 
+Start with `app.py` (compiling a function into a Faust app), then `executor.py` (what one
+step does to one event, as records), `codec.py` (the event on the wire), `topology.py` (topic
+names) and `harness.py` (running the agents in process for tests).
+"""
+
+from .app import KafkaGraph, build_app
+
+__all__ = ["KafkaGraph", "build_app"]

@@ -1,0 +1,198 @@
+"""Benchmark: a 3-step flow on a real broker, streamgraph against a raw aiokafka relay.
+
+In one run, on the same broker: (a) three raw aiokafka relays (consume, produce; same record
+sizes) and (b) `topologies.pipeline` run by a `streamgraph worker` process. Prints events/s for
+both, the ratio b/a, single-request end-to-end latency p50/p99 for both, and the worker's RSS.
+
+    .venv/bin/python bench/kafka_pipeline.py [--events N] [--brokers host:port]
+
+Without --brokers it starts a local Apache Kafka (streamgraph.broker.LocalKafka) and stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from topologies.pipeline import enrich, label, score
+
+PARTITIONS = 4
+STEPS = (enrich, score, label)
+
+
+async def create_topics(brokers: str, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(n, PARTITIONS, 1) for n in names])
+    finally:
+        await admin.close()
+
+
+async def relay(brokers: str, source: str, target: str, fn: Any, group: str) -> None:
+    """One raw hop: consume a batch, apply the step, produce, commit after delivery."""
+    consumer = AIOKafkaConsumer(
+        source, bootstrap_servers=brokers, group_id=group, auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )  # fmt: skip
+    producer = AIOKafkaProducer(bootstrap_servers=brokers, linger_ms=0)
+    await consumer.start()
+    await producer.start()
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=100, max_records=1000)
+            futures = []
+            for messages in batch.values():
+                for m in messages:
+                    value = orjson.dumps(fn(orjson.loads(m.value)))
+                    futures.append(await producer.send(target, value, key=m.key))
+            if futures:
+                await asyncio.gather(*futures)
+                await consumer.commit()
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def throughput(brokers: str, entry: str, out: str, events: int) -> float:
+    """Events/s from the first produce until the last result is read from `out`."""
+    consumer = AIOKafkaConsumer(out, bootstrap_servers=brokers, auto_offset_reset="latest")
+    await consumer.start()
+    await consumer.seek_to_end()
+    await asyncio.sleep(0.5)
+    producer = AIOKafkaProducer(bootstrap_servers=brokers, linger_ms=5)
+    await producer.start()
+    start = time.perf_counter()
+    futures = [
+        await producer.send(entry, orjson.dumps({"n": i}), key=str(i).encode())
+        for i in range(events)
+    ]
+    await asyncio.gather(*futures)
+    seen = 0
+    while seen < events:
+        batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+        seen += sum(len(v) for v in batch.values())
+    elapsed = time.perf_counter() - start
+    await producer.stop()
+    await consumer.stop()
+    return events / elapsed
+
+
+async def latency(brokers: str, entry: str, out: str, requests: int) -> tuple[float, float]:
+    """p50/p99 in ms of one event at a time through the flow."""
+    consumer = AIOKafkaConsumer(out, bootstrap_servers=brokers, auto_offset_reset="latest")
+    await consumer.start()
+    await consumer.seek_to_end()
+    producer = AIOKafkaProducer(bootstrap_servers=brokers, linger_ms=0)
+    await producer.start()
+    samples = []
+    for i in range(requests):
+        key = f"lat-{i}".encode()
+        start = time.perf_counter()
+        await producer.send_and_wait(entry, orjson.dumps({"n": i}), key=key)
+        while True:
+            message = await consumer.getone()
+            if message.key == key:
+                break
+        samples.append((time.perf_counter() - start) * 1000)
+    await producer.stop()
+    await consumer.stop()
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.99) - 1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def raw_run(brokers: str, events: int, requests: int) -> tuple[float, float, float]:
+    prefix = f"raw{uuid.uuid4().hex[:6]}"
+    topics = [f"{prefix}.{i}" for i in range(4)]
+    await create_topics(brokers, topics)
+    tasks = [
+        asyncio.create_task(relay(brokers, topics[i], topics[i + 1], STEPS[i], f"{prefix}.g{i}"))
+        for i in range(3)
+    ]
+    await asyncio.sleep(3)  # let the three groups settle
+    rate = await throughput(brokers, topics[0], topics[3], events)
+    p50, p99 = await latency(brokers, topics[0], topics[3], requests)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return rate, p50, p99
+
+
+def streamgraph_run(brokers: str, events: int, requests: int) -> tuple[float, float, float, float]:
+    prefix = f"sgb{uuid.uuid4().hex[:6]}"
+    env = {**os.environ, "STREAMGRAPH_BROKERS": brokers, "STREAMGRAPH_TOPIC_PREFIX": prefix,
+           "STREAMGRAPH_PARTITIONS": str(PARTITIONS)}  # fmt: skip
+    folder = Path(tempfile.mkdtemp(prefix="sg-bench-"))
+    log = (folder / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "streamgraph.cli", "worker", "topologies.pipeline", "-l", "info"],
+        cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while "Ready" not in (folder / "worker.log").read_text(errors="replace"):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((folder / "worker.log").read_text(errors="replace")[-3000:])
+            time.sleep(0.2)
+        entry, out = f"{prefix}.pipeline.in", f"{prefix}.pipeline.out"
+        rate = asyncio.run(throughput(brokers, entry, out, events))
+        p50, p99 = asyncio.run(latency(brokers, entry, out, requests))
+        return rate, p50, p99, rss_mb(worker.pid)
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--brokers", default=None)
+    args = parser.parse_args()
+    broker = None
+    brokers = args.brokers
+    if brokers is None:
+        from streamgraph.broker import LocalKafka
+
+        broker = LocalKafka().start()
+        brokers = broker.bootstrap_servers
+    try:
+        raw_rate, raw_p50, raw_p99 = asyncio.run(raw_run(brokers, args.events, args.requests))
+        sg_rate, sg_p50, sg_p99, rss = streamgraph_run(brokers, args.events, args.requests)
+    finally:
+        if broker is not None:
+            broker.stop()
+    print(f"3-step flow on Apache Kafka ({brokers}), {args.events} events, {PARTITIONS} partitions")
+    print(f"{'':<26}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+    print(f"{'(a) raw aiokafka relay':<26}{raw_rate:>10,.0f}{raw_p50:>9.2f}{raw_p99:>9.2f}")
+    print(f"{'(b) streamgraph worker':<26}{sg_rate:>10,.0f}{sg_p50:>9.2f}{sg_p99:>9.2f}")
+    print(f"ratio b/a: {sg_rate / raw_rate:.2f} (target >= 0.5); p50 target < 10 ms")
+    print(f"worker RSS: {rss:.0f} MB (target < 120 MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,279 @@
+"""Compile a serving function into a Faust app: every step one agent, one topic each.
+
+    app = build_app(function)            # a topology module exposes it as `app`
+    # faust -A topologies.NAME worker -l info
+
+Each agent consumes its step's topic (plus the entry topic for starting steps), runs the step
+through `StepExecutor` (the same step semantics as in process), produces to the topics of the
+outlets it chose, and acks the input only once the broker acknowledged what it produced: an
+offset is committed only after the outputs it caused are safe (at-least-once). Delivery is never
+awaited record by record: the agent goes on with the next record while earlier sends complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import faust
+
+from ...core.compile import Plan, compile_graph
+from ...core.context import GraphContext
+from ...core.event import Event
+from ...errors import StreamgraphError
+from ...settings import Settings
+from .codec import RecordError, decode, encode
+from .executor import Emission, StepExecutor
+from .state import ExpiringState
+from .topology import Topology, build_topology
+
+logger = logging.getLogger("streamgraph.kafka")
+
+
+class Counters:
+    """What the agents did: records in and out per topic, dead letters, in flight."""
+
+    def __init__(self) -> None:
+        self.consumed: dict[str, int] = {}
+        self.produced: dict[str, int] = {}
+        self.dead_letters = 0
+        self.errors = 0
+        self.in_flight = 0
+
+    def quiet(self, topics: list[str]) -> bool:
+        """Nothing in flight and every record produced to `topics` here was consumed here."""
+        return self.in_flight == 0 and all(
+            self.consumed.get(t, 0) >= self.produced.get(t, 0) for t in topics
+        )
+
+
+class KafkaGraph:
+    """A compiled function on Kafka: the plan, its topics, its executor, the Faust app."""
+
+    def __init__(
+        self,
+        function: Any,
+        settings: Settings,
+        current_function: str | None = None,
+        namespace: dict[str, Any] | None = None,
+        app_id: str | None = None,
+        queue_prefix: str = "",
+        **app_options: Any,
+    ) -> None:
+        if settings.processing_guarantee == "exactly_once":
+            raise StreamgraphError(
+                "processing_guarantee='exactly_once' is not supported yet: streamgraph runs "
+                "at-least-once (every event processed, possibly twice after a crash)"
+            )
+        graph = function.spec.graph
+        if graph is None:
+            raise StreamgraphError(f"function {function.name} has no graph; call set_topology()")
+        if current_function != "*":  # "*" runs every function in one app, as in process
+            function.check_functions()
+        self.function = function
+        self.settings = settings
+        name = current_function if current_function not in (None, "", "*") else function.name
+        self.context = GraphContext(
+            parameters=function.spec.parameters, current_function=name or "", is_mock=False
+        )
+        self.plan: Plan = compile_graph(
+            graph, function.namespace(namespace), self.context, current_function
+        )
+        self.topology: Topology = build_topology(self.plan, function.name, settings, queue_prefix)
+        self.counters = Counters()
+        self.app = faust.App(
+            app_id or f"{settings.topic_prefix}.{name}",
+            broker=[f"kafka://{b.strip()}" for b in settings.brokers.split(",") if b.strip()],
+            key_serializer="raw",
+            value_serializer="raw",
+            topic_partitions=settings.partitions,
+            topic_replication_factor=settings.replication,
+            producer_linger=settings.producer_linger_ms / 1000.0,
+            producer_acks=-1,
+            web_enabled=bool(app_options.pop("web_enabled", False)),
+            **app_options,
+        )
+        self._tables: dict[str, MutableMapping[str, Any]] = {}
+        self._declared: asyncio.Future[None] | None = None
+        self._batch_flushers: list[Callable[[], Awaitable[None]]] = []
+        self._pending_acks: set[asyncio.Future[None]] = set()
+        self.executor = StepExecutor(self.plan, self.topology, self._send, self._state)
+        for step_name in self.plan.steps:
+            self._add_agent(step_name)
+
+    # -- wiring ---------------------------------------------------------------------------------
+    def _add_agent(self, name: str) -> None:
+        step = self.plan.steps[name]
+        topics = self.topology.sources[name]
+        # internal=True: Faust creates these topics before it subscribes to them (a consumer
+        # subscribed to a missing topic gets no partitions until its metadata refreshes)
+        channel = self.app.topic(
+            *topics,
+            key_type=bytes,
+            value_type=bytes,
+            internal=True,
+            partitions=self.settings.partitions,
+            replicas=self.settings.replication,
+        )
+        if step.stateful in ("merge", "collector"):
+            table = self.app.Table(
+                f"{self.topology.step_topics[name]}.state",
+                default=None,
+                key_type=bytes,
+                value_type=bytes,
+            )
+            self._tables[name] = ExpiringState(table, self.settings.merge_ttl_seconds)
+        if step.stateful == "batch":
+            obj = step.obj
+            agent = self._batch_agent(name, obj.max_events or 1000, obj.flush_after_seconds or 1.0)
+        else:
+            agent = self._step_agent(name)
+        self.app.agent(channel, name=f"{self.topology.step_topics[name]}.agent")(agent)
+
+    async def flush_batches(self) -> None:
+        """Emit every partly filled batch now (what `wait_for_completion` does)."""
+        for flush_all in self._batch_flushers:
+            await flush_all()
+
+    def _state(self, name: str) -> MutableMapping[str, Any]:
+        return self._tables[name]
+
+    async def _declare_topics(self) -> None:
+        """Create every topic this graph writes to before the first record is produced."""
+        if self._declared is None:
+            self._declared = asyncio.get_running_loop().create_future()
+            try:
+                for topic in self.topology.all_topics():
+                    await self.app.topic(topic).maybe_declare()
+                self._declared.set_result(None)
+            except Exception as exc:
+                self._declared.set_exception(exc)
+                raise
+        await self._declared
+
+    async def _send(self, emission: Emission) -> Awaitable[Any]:
+        key, value, headers = encode(emission.event, emission.status)
+        self.counters.produced[emission.topic] = self.counters.produced.get(emission.topic, 0) + 1
+        return await self.app.producer.send(emission.topic, key, value, None, None, headers)
+
+    # -- agents ---------------------------------------------------------------------------------
+    def _step_agent(self, name: str) -> Any:
+        async def agent(stream: Any) -> None:
+            await self._declare_topics()
+            manual = stream.noack()
+            async for record in manual.events():
+                event = await self._decode(record, name)
+                if event is None:
+                    continue
+                self.counters.in_flight += 1
+                try:
+                    sent = await self.executor.run(name, event)
+                except Exception as exc:  # the executor routes step errors; this is a bug
+                    logger.exception("step %s crashed on event %s", name, event.id)
+                    sent = [await self.executor.dead_letter(event, f"internal error: {exc}", name)]
+                self._ack_when_delivered(manual, [record], sent)
+
+        agent.__name__ = f"step_{name}"
+        return agent
+
+    def _batch_agent(self, name: str, max_events: int, within: float) -> Any:
+        """Buffer events per batch key; emit at `max_events` or `within` seconds after the first.
+
+        (Faust's `stream.take()` only hands events over when the batch is complete, too late to
+        answer a caller who only waits for `{"id"}`; the buffer and timer are kept here.)
+        Inputs are acked once the batch they ended up in was delivered.
+        """
+        batch = self.plan.steps[name].obj
+        buffers: dict[str, list[tuple[Any, Event]]] = {}
+        timers: dict[str, asyncio.TimerHandle] = {}
+
+        async def flush(key: str) -> None:
+            timer = timers.pop(key, None)
+            if timer is not None:
+                timer.cancel()
+            items = buffers.pop(key, [])
+            if not items:
+                return
+            self.counters.in_flight += 1
+            sent = await self.executor.run_batch(name, [event for _, event in items])
+            self._ack_when_delivered(None, [record for record, _ in items], sent)
+
+        def schedule_flush(key: str) -> None:
+            task = asyncio.ensure_future(flush(key))
+            self._pending_acks.add(task)
+            task.add_done_callback(self._pending_acks.discard)
+
+        async def flush_all() -> None:
+            for key in list(buffers):
+                await flush(key)
+
+        self._batch_flushers.append(flush_all)
+
+        async def agent(stream: Any) -> None:
+            await self._declare_topics()
+            loop = asyncio.get_running_loop()
+            async for record in stream.noack().events():
+                event = await self._decode(record, name)
+                if event is None:
+                    continue
+                if self.executor.acks_at_start:
+                    acks: list[Awaitable[Any]] = []
+                    await self.executor.acknowledge(event, acks)
+                key = batch.key_of(event)
+                buffers.setdefault(key, []).append((record, event))
+                if len(buffers[key]) >= max_events:
+                    await flush(key)
+                elif key not in timers:
+                    timers[key] = loop.call_later(within, schedule_flush, key)
+
+        agent.__name__ = f"batch_{name}"
+        return agent
+
+    async def _decode(self, record: Any, name: str) -> Event | None:
+        message = record.message
+        self.counters.consumed[message.topic] = self.counters.consumed.get(message.topic, 0) + 1
+        try:
+            return decode(message.key, message.value, message.headers)
+        except RecordError as exc:
+            self.counters.dead_letters += 1
+            raw = Event(message.value, None)
+            fut = await self.executor.dead_letter(raw, str(exc), name)
+            self.counters.in_flight += 1
+            self._ack_when_delivered(None, [record], [fut])
+            return None
+
+    def _ack_when_delivered(
+        self, stream: Any, records: list[Any], sent: list[Awaitable[Any]]
+    ) -> None:
+        """Ack the input once the broker took every output (checked together, not one by one)."""
+
+        async def wait() -> None:
+            try:
+                if sent:
+                    await asyncio.gather(*sent)
+            except Exception:
+                self.counters.errors += 1
+                logger.exception("delivery failed; the input is not acked and will be redelivered")
+                return
+            finally:
+                self.counters.in_flight -= 1
+            for record in records:
+                record.ack()
+
+        task = asyncio.ensure_future(wait())
+        self._pending_acks.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._pending_acks.discard)
+
+
+def build_app(
+    function: Any,
+    settings: Settings | None = None,
+    current_function: str | None = None,
+    namespace: dict[str, Any] | None = None,
+) -> faust.App:
+    """The Faust app for `function` (its parent steps; `current_function` names a child)."""
+    graph = KafkaGraph(function, settings or Settings(), current_function, namespace)
+    graph.app.streamgraph = graph  # type: ignore[attr-defined]
+    return graph.app

@@ -1,0 +1,205 @@
+"""The event on Kafka: key = event id, value = the body, `sg-` headers for the rest.
+
+A record written by any client with no headers at all is a valid event (a direct producer):
+its value is read like an HTTP body with no content type. A record that cannot be read raises
+`RecordError`, and the worker sends it to the dead-letter topic with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+
+from ...core.content import decode_body
+from ...core.event import Event
+from ...errors import StreamgraphError
+
+H_ID = "sg-id"
+H_PATH = "sg-path"
+H_METHOD = "sg-method"
+H_CONTENT_TYPE = "sg-content-type"
+H_ENCODING = "sg-encoding"  # "json" (orjson value) or "raw" (bytes as sent)
+H_REPLY_TO = "sg-reply-to"
+H_CORRELATION = "sg-correlation-id"
+H_VISITS = "sg-visits"
+H_SOURCE = "sg-source"
+H_ORIGIN = "sg-origin"
+H_ERROR = "sg-error"
+H_STATUS = "sg-status"
+H_CHUNK = "sg-chunk"
+H_END = "sg-end"
+H_STREAM_FROM = "sg-stream-from"
+H_TIMESTAMP = "sg-ts"
+H_MEMBERS = "sg-members"
+H_WORKER = "sg-worker"
+
+# which worker process wrote a record (for operators, and for scale-out checks)
+_WORKER = f"{socket.gethostname()}:{os.getpid()}".encode()
+
+Headers = list[tuple[str, bytes]]
+
+
+# HTTP headers a step may need beyond `x-*`: the OIP binary extension's JSON length
+_TRAVELLING = frozenset({"inference-header-content-length"})
+
+
+def travels(name: str) -> bool:
+    """Whether an HTTP header goes along with the event (`x-*` and a few protocol headers)."""
+    lower = name.lower()
+    return lower.startswith("x-") or lower in _TRAVELLING
+
+
+class RecordError(StreamgraphError, ValueError):
+    """A record that cannot be read as an event (bad headers, bad JSON)."""
+
+
+class KafkaReply:
+    """Where a synchronous caller waits: its reply topic and correlation id."""
+
+    __slots__ = ("correlation_id", "topic")
+
+    def __init__(self, topic: str, correlation_id: str) -> None:
+        self.topic = topic
+        self.correlation_id = correlation_id
+
+    def __repr__(self) -> str:
+        return f"KafkaReply({self.topic!r}, {self.correlation_id!r})"
+
+
+def encode_value(body: Any) -> tuple[bytes, str]:
+    """(value bytes, encoding): bytes travel raw, everything else as orjson."""
+    if isinstance(body, bytes | bytearray):
+        return bytes(body), "raw"
+    try:
+        return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), "json"
+    except TypeError as exc:
+        raise StreamgraphError(f"the event body cannot be sent to Kafka as JSON: {exc}") from exc
+
+
+def encode(event: Event, status: int | None = None) -> tuple[bytes, bytes, Headers]:
+    """(key, value, headers) for an event."""
+    value, encoding = encode_value(event.body)
+    headers: Headers = [
+        (H_ID, event.id.encode()),
+        (H_PATH, event.path.encode()),
+        (H_METHOD, event.method.encode()),
+        (H_ENCODING, encoding.encode()),
+    ]
+    if event.content_type:
+        headers.append((H_CONTENT_TYPE, event.content_type.encode()))
+    reply = event.reply
+    if isinstance(reply, KafkaReply):
+        headers.append((H_REPLY_TO, reply.topic.encode()))
+        headers.append((H_CORRELATION, reply.correlation_id.encode()))
+    if event.visits:
+        headers.append((H_VISITS, orjson.dumps(event.visits)))
+    if event.source:
+        headers.append((H_SOURCE, event.source.encode()))
+    if event.origin_state:
+        headers.append((H_ORIGIN, event.origin_state.encode()))
+    if event.error:
+        headers.append((H_ERROR, event.error.encode()))
+    if status is not None:
+        headers.append((H_STATUS, str(status).encode()))
+    if event.chunk is not None:
+        headers.append((H_CHUNK, str(event.chunk).encode()))
+    if event.end_of_stream:
+        headers.append((H_END, b"1"))
+    if event.stream_from:
+        headers.append((H_STREAM_FROM, event.stream_from.encode()))
+    if event.members is not None:
+        headers.append((H_MEMBERS, orjson.dumps([_member(m) for m in event.members])))
+    stamp = event.headers.get(H_TIMESTAMP) if event.headers else None
+    headers.append((H_TIMESTAMP, (stamp or str(time.time())).encode()))
+    headers.append((H_WORKER, _WORKER))
+    for name, text in (event.headers or {}).items():
+        if travels(name):
+            headers.append((name, text.encode()))
+    return event.id.encode(), value, headers
+
+
+def _member(event: Event) -> list[str | None]:
+    reply = event.reply if isinstance(event.reply, KafkaReply) else None
+    return [event.id, reply.topic if reply else None, reply.correlation_id if reply else None]
+
+
+def decode(
+    key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]] | None
+) -> Event:
+    """The event a record carries; raises `RecordError` when it cannot be read."""
+    found: dict[str, str] = {}
+    passthrough: dict[str, str] = {}
+    try:
+        for name, raw in headers or ():
+            text = raw.decode() if isinstance(raw, bytes | bytearray) else str(raw)
+            if name.startswith("sg-"):
+                found[name] = text
+            elif travels(name):
+                passthrough[name] = text
+    except (UnicodeDecodeError, AttributeError) as exc:
+        raise RecordError(f"bad record headers: {exc}") from None
+    content_type = found.get(H_CONTENT_TYPE)
+    encoding = found.get(H_ENCODING)
+    raw_value = value if value is not None else b""
+    try:
+        if encoding == "raw":
+            body: Any = raw_value
+        elif encoding == "json":
+            body = orjson.loads(raw_value) if raw_value else None
+        elif encoding is None:
+            body = decode_body(raw_value, content_type) if raw_value else None
+        else:
+            raise RecordError(f"bad record headers: unknown {H_ENCODING} {encoding!r}")
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        if isinstance(exc, RecordError):
+            raise
+        raise RecordError(f"undecodable record value: {exc}") from None
+    event_id = found.get(H_ID) or (key.decode("utf-8", "replace") if key else None)
+    event = Event(body, event_id, found.get(H_PATH, "/"), found.get(H_METHOD, "POST"))
+    event.content_type = content_type
+    if passthrough:
+        event.headers = passthrough
+    if H_TIMESTAMP in found:
+        event.headers = {**event.headers, H_TIMESTAMP: found[H_TIMESTAMP]}
+    try:
+        if H_REPLY_TO in found:
+            event.reply = KafkaReply(found[H_REPLY_TO], found.get(H_CORRELATION, event.id))
+        if H_VISITS in found:
+            visits = orjson.loads(found[H_VISITS])
+            if not isinstance(visits, dict):
+                raise RecordError(f"bad record headers: {H_VISITS} is not an object")
+            event.visits = {str(k): int(v) for k, v in visits.items()}
+        event.source = found.get(H_SOURCE)
+        event.origin_state = found.get(H_ORIGIN)
+        event.error = found.get(H_ERROR)
+        if H_CHUNK in found:
+            event.chunk = int(found[H_CHUNK])
+        event.end_of_stream = found.get(H_END) == "1"
+        event.stream_from = found.get(H_STREAM_FROM)
+        if H_MEMBERS in found:
+            event.members = [_member_event(m, event) for m in orjson.loads(found[H_MEMBERS])]
+    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+        if isinstance(exc, RecordError):
+            raise
+        raise RecordError(f"bad record headers: {exc}") from None
+    return event
+
+
+def _member_event(data: Iterable[Any], batch: Event) -> Event:
+    event_id, topic, correlation = list(data)
+    member = Event(None, str(event_id), batch.path, batch.method)
+    if topic:
+        member.reply = KafkaReply(str(topic), str(correlation or event_id))
+    return member
+
+
+def status_of_record(headers: Sequence[tuple[str, bytes]] | None) -> int:
+    for name, raw in headers or ():
+        if name == H_STATUS:
+            return int(raw)
+    return 200
