@@ -136,6 +136,7 @@ class KafkaServer:
                 await app.stop()
             except Exception:
                 logger.exception("stopping the Faust app failed")
+            await self.graph.stop_background()
         plan = getattr(getattr(self, "graph", None), "plan", None)
         if plan is not None:
             plan.close()
