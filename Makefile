@@ -41,6 +41,8 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/local_engine.py
+	$(BIN)/python bench/serving.py
+	$(BIN)/python bench/kafka_pipeline.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -38,5 +38,28 @@ def worker(topology: str, function: str | None, loglevel: str, web_port: int | N
 __all__ = ["main"]
 
 
+@main.group()
+def dlq() -> None:
+    """Dead letters: records that could not be read or failed with no error handler."""
+
+
+@dlq.command()
+@click.argument("function")
+@click.option("--brokers", default=None, help="Bootstrap servers (default: STREAMGRAPH_BROKERS).")
+@click.option("--idle", default=2.0, show_default=True, help="Stop after this many idle seconds.")
+def replay(function: str, brokers: str | None, idle: float) -> None:
+    """Send FUNCTION's dead letters back to the step they failed in (after a fix)."""
+    import asyncio
+
+    from streamgraph.engines.kafka.dlq import replay_dead_letters
+    from streamgraph.settings import Settings
+
+    settings = Settings(brokers=brokers) if brokers else Settings()
+    report = asyncio.run(replay_dead_letters(function, settings, idle_seconds=idle))
+    for topic, count in sorted(report.replayed.items()):
+        click.echo(f"{count:>8} -> {topic}")
+    click.echo(f"replayed {report.total} dead letters of {function}; skipped {report.skipped}")
+
+
 if __name__ == "__main__":
     main()

@@ -59,6 +59,8 @@ class V2ModelServer:
         self.model = model
         self.protocol = "v2"
         self._params = class_args
+        # after a Batch step: answer a list of requests with ONE predict call (else one each)
+        self.batch = bool(class_args.pop("batch", False))
         self._input_keys = split_path(input_path)
         self._result_keys = split_path(result_path)
         self.metadata_inputs: list[dict[str, Any]] = list(class_args.get("inputs") or [])
@@ -143,7 +145,10 @@ class V2ModelServer:
             op = parse_path(path).op
         else:
             op = path.strip("/")
-        result = self.handle(op, event, body)
+        if isinstance(body, list) and op in ("", "infer", "predict") and event.method != "GET":
+            result: Any = self._run_batch(event, body)
+        else:
+            result = self.handle(op, event, body)
         if self._result_keys:
             return set_path(event.body, self._result_keys, result)
         return result
@@ -173,6 +178,56 @@ class V2ModelServer:
             f"illegal model operation {op!r} for model {self.name}, method={method}; "
             f"valid: infer, explain, ready{self._custom_ops()}"
         )
+
+    def _run_batch(self, event: Event, requests: list[Any]) -> list[dict[str, Any]]:
+        """A list of requests (from a Batch step): a list of answers, one per request.
+
+        With `batch=True` the rows of every request go to ONE `predict` call and the outputs
+        are split back; otherwise each request is answered by its own call.
+        """
+        members = event.members if event.members and len(event.members) == len(requests) else None
+        ids = (
+            [m.id for m in members]
+            if members
+            else [f"{event.id}-{i}" for i in range(len(requests))]
+        )
+        if not self.batch:
+            answers = []
+            for request_id, request in zip(ids, requests, strict=True):
+                single = Event(request, request_id, event.path, event.method, event.headers)
+                answers.append(self._run(single, request, "infer"))
+            return answers
+        self._check_ready()
+        counts: list[int] = []
+        rows: list[Any] = []
+        for i, request in enumerate(requests):
+            if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
+                raise BadRequestError(f'batch request {i} needs "inputs" as a list')
+            if oip.is_tensor_request(request):
+                raise BadRequestError("batch=True takes the MLRun request form (lists of rows)")
+            counts.append(len(request["inputs"]))
+            rows.extend(request["inputs"])
+        merged = self.validate(self.preprocess({"inputs": rows}, "infer"), "infer")
+        outputs = self.predict(merged)
+        if isinstance(outputs, np.ndarray):
+            outputs = outputs.tolist()
+        if not isinstance(outputs, list) or len(outputs) != len(rows):
+            raise BadRequestError(
+                f"model {self.name}: batch predict must return one output per input row "
+                f"({len(rows)}), got {type(outputs).__name__}"
+            )
+        answers, start = [], 0
+        for request_id, request, count in zip(ids, requests, counts, strict=True):
+            response = {
+                "id": request.get("id") or request_id,
+                "model_name": self.model_name,
+                "outputs": outputs[start : start + count],
+            }
+            if self.version:
+                response["model_version"] = self.version
+            answers.append(self.postprocess(response))
+            start += count
+        return answers
 
     def metadata(self) -> dict[str, Any]:
         return {

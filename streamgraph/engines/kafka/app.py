@@ -24,7 +24,7 @@ from ...core.context import GraphContext
 from ...core.event import Event
 from ...errors import StreamgraphError
 from ...settings import Settings
-from .codec import RecordError, decode, encode
+from .codec import H_ORIGIN_TOPIC, RecordError, decode, encode
 from .executor import Emission, StepExecutor
 from .state import ExpiringState
 from .topology import Topology, build_topology
@@ -81,7 +81,8 @@ class KafkaGraph:
         self.plan: Plan = compile_graph(
             graph, function.namespace(namespace), self.context, current_function
         )
-        self.topology: Topology = build_topology(self.plan, function.name, settings, queue_prefix)
+        # a child function's worker has its own entry, output and dead-letter topics
+        self.topology: Topology = build_topology(self.plan, name, settings, queue_prefix)
         self.counters = Counters()
         self.app = faust.App(
             app_id or f"{settings.topic_prefix}.{name}",
@@ -93,7 +94,8 @@ class KafkaGraph:
             producer_linger=settings.producer_linger_ms / 1000.0,
             producer_acks=-1,
             web_enabled=bool(app_options.pop("web_enabled", False)),
-            **app_options,
+            # a crashed worker's partitions move to the others after 10 s, not Faust's 60 s
+            **{"broker_session_timeout": 10.0, "broker_heartbeat_interval": 1.0, **app_options},
         )
         self._tables: dict[str, MutableMapping[str, Any]] = {}
         self._declared: asyncio.Future[None] | None = None
@@ -157,6 +159,8 @@ class KafkaGraph:
 
     async def _send(self, emission: Emission) -> Awaitable[Any]:
         key, value, headers = encode(emission.event, emission.status)
+        if emission.origin_topic:
+            headers.append((H_ORIGIN_TOPIC, emission.origin_topic.encode()))
         self.counters.produced[emission.topic] = self.counters.produced.get(emission.topic, 0) + 1
         if self._producer is None:
             # aiokafka's producer under Faust's wrapper: the wrapper costs ~10% per record here

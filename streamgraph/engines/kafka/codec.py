@@ -37,6 +37,7 @@ H_STREAM_FROM = "sg-stream-from"
 H_TIMESTAMP = "sg-ts"
 H_MEMBERS = "sg-members"
 H_WORKER = "sg-worker"
+H_ORIGIN_TOPIC = "sg-origin-topic"
 
 # which worker process wrote a record (for operators, and for scale-out checks)
 _WORKER = f"{socket.gethostname()}:{os.getpid()}".encode()

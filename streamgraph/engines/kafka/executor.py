@@ -32,6 +32,8 @@ class Emission:
     topic: str
     event: Event
     status: int | None = None
+    # a dead letter remembers the topic it came from, so `dlq replay` can send it back
+    origin_topic: str | None = None
 
 
 Send = Callable[[Emission], Awaitable[Awaitable[Any]]]
@@ -106,7 +108,8 @@ class StepExecutor:
     async def dead_letter(self, event: Event, reason: str, origin: str) -> Awaitable[Any]:
         """Send an unreadable or failed record to the dead-letter topic with the reason."""
         event.error, event.origin_state = reason, origin
-        return await self._send(Emission(self.topology.dlq, event))
+        origin_topic = self.topology.step_topics.get(origin)
+        return await self._send(Emission(self.topology.dlq, event, None, origin_topic))
 
     # -- routing --------------------------------------------------------------------------------
     async def _route(
@@ -167,7 +170,8 @@ class StepExecutor:
         status = status_of(exc)
         dead = event.copy()
         step.fail(dead, exc)
-        sent.append(await self._send(Emission(self.topology.dlq, dead, status)))
+        origin_topic = self.topology.step_topics.get(step.name)
+        sent.append(await self._send(Emission(self.topology.dlq, dead, status, origin_topic)))
         if not step.reaches_responder:
             return  # a side branch: the answer comes from the responder's path
         for member in event.members or (event,):

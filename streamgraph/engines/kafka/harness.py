@@ -77,8 +77,6 @@ class KafkaServer:
             namespace=namespace,
             app_id=f"{self.settings.topic_prefix}.app",
             queue_prefix=f"{self.settings.topic_prefix}.",
-            broker_session_timeout=10.0,
-            broker_heartbeat_interval=1.0,
             broker_commit_every=100,
             broker_commit_interval=0.5,
             consumer_auto_offset_reset="earliest",
