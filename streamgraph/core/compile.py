@@ -116,6 +116,12 @@ def _shared_models(
         for s in selected
         if isinstance(s, TaskStep) and callable(getattr(s.class_name, "check_proxies", None))
     ]
+    if runners:
+        from ..serving.endpoints import EndpointRegistry
+
+        context.endpoints = (
+            EndpointRegistry()
+        )  # one per graph, readable as server.context.endpoints
     if not flow.shared_models and not any(r.proxies() for r in runners):
         return None
     from ..serving.shared import SharedModelRegistry  # only graphs with shared models pay for it

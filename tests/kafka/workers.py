@@ -107,7 +107,7 @@ def workers(brokers: str, folder: Path) -> Iterator[WorkerFactory]:
 async def produce(
     brokers: str, topic: str, records: list[tuple[bytes | None, bytes, list[Any]]]
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=brokers, linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=brokers, linger_ms=5, acks="all")
     await producer.start()
     try:
         futures = [

@@ -47,7 +47,7 @@ def _artifacts(folder: Path) -> tuple[ModelArtifact, LLMPromptArtifact, LLMPromp
     return model_artifact, finance, sport
 
 
-def build(folder: Path) -> sg.ServingFunction:
+def build(folder: Path, mechanism: str = "dedicated_process") -> sg.ServingFunction:
     model_artifact, finance_llm_prompt_artifact, sport_llm_prompt_artifact = _artifacts(folder)
     function = sg.new_function("open-ai-tut", namespace={"MyModelSelector": MyModelSelector})
     graph = function.set_topology("flow", engine="async")
@@ -57,7 +57,7 @@ def build(folder: Path) -> sg.ServingFunction:
 
     graph.add_shared_model(
         name="shared_llm",
-        execution_mechanism="naive",
+        execution_mechanism=mechanism,
         model_class="LLModel",
         model_artifact=model_artifact,
         result_path="outputs",
@@ -80,10 +80,12 @@ def build(folder: Path) -> sg.ServingFunction:
     return function
 
 
+@pytest.mark.parametrize("mechanism", ["dedicated_process", "naive"])
 def test_each_proxy_fills_its_own_prompt_on_the_one_shared_model(
-    tmp_path: Path, engine: str
+    tmp_path: Path, engine: str, mechanism: str
 ) -> None:
-    server = serve(build(tmp_path), engine=engine, namespace={"MyModelSelector": MyModelSelector})
+    function = build(tmp_path, mechanism)
+    server = serve(function, engine=engine, namespace={"MyModelSelector": MyModelSelector})
     finance = server.test(body={"topic": "finance", "text": "is gold up?"})
     sport = server.test(body={"topic": "sport", "text": "who won?"})
     # a runner of several models answers {endpoint: result} for the selected ones (as MLRun)
@@ -108,3 +110,16 @@ def test_a_proxy_to_an_undeclared_shared_model_is_refused_when_built(tmp_path: P
     graph.to(runner).respond()
     with pytest.raises(sg.GraphError, match="nope"):
         function.to_mock_server()
+
+
+def test_the_endpoint_registry_is_readable_from_the_server(tmp_path: Path) -> None:
+    server = build(tmp_path, "naive").to_mock_server(namespace={"MyModelSelector": MyModelSelector})
+    server.test(body={"topic": "finance", "text": "a"})
+    server.test(body={"topic": "finance", "text": "b"})
+    server.test(body={"topic": "sport", "text": "c"})
+    registry = server.context.endpoints
+    finance = registry.get("finance_endpoint")
+    assert finance is not None and finance.stats.requests == 2
+    assert registry.get("sport_endpoint").stats.requests == 1
+    assert finance.strategy is ModelEndpointCreationStrategy.OVERWRITE
+    server.wait_for_completion()
