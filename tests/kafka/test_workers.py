@@ -7,6 +7,7 @@ import os
 import random
 import shutil
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,3 +118,25 @@ def test_undecodable_records_go_to_the_dead_letter_topic(factory: WorkerFactory)
     served = asyncio.run(collect(factory.brokers, out, 10, 60))
     assert sorted(body(m)["n"] for m in served) == list(range(10))
     assert os.path.exists(factory.workers[0].log_path)
+
+
+def test_a_child_function_runs_in_its_own_worker(factory: WorkerFactory, tmp_path: Path) -> None:
+    """Parent and child are separate processes, joined by the queue's topic."""
+    log = tmp_path / "audit.jsonl"
+    here = str(Path(__file__).parent)
+    factory.env["SHOP_LOG"] = str(log)
+    factory.env["PYTHONPATH"] = os.pathsep.join([here, factory.env.get("PYTHONPATH", "")])
+    factory.start("shop_topology")
+    child = factory.start("shop_topology", function="audit")
+    records = [(str(i).encode(), orjson.dumps({"n": i}), []) for i in range(50)]
+    asyncio.run(produce(factory.brokers, factory.topic("shop", "in"), records))
+    deadline = time.monotonic() + 60
+    lines: list[bytes] = []
+    while time.monotonic() < deadline:
+        lines = log.read_bytes().splitlines() if log.exists() else []
+        if len(lines) >= 50:
+            break
+        time.sleep(0.2)
+    saved = sorted(orjson.loads(line)["n"] for line in lines)
+    assert saved == list(range(50)), child.log()[-2000:]
+    assert all(orjson.loads(line)["tagged"] for line in lines)

@@ -20,12 +20,28 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 class Worker:
     """One `streamgraph worker` process; stopped by its pid."""
 
-    def __init__(self, topology: str, env: dict[str, str], folder: Path, name: str) -> None:
+    def __init__(
+        self,
+        topology: str,
+        env: dict[str, str],
+        folder: Path,
+        name: str,
+        function: str | None = None,
+    ) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.log_path = folder / f"{name}.log"
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamgraph.cli", "worker", topology, "-l", "info"],
+            [
+                sys.executable,
+                "-m",
+                "streamgraph.cli",
+                "worker",
+                topology,
+                "-l",
+                "info",
+                *(["--function", function] if function else []),
+            ],
             cwd=folder,
             env=env,
             stdout=self._log,
@@ -81,8 +97,9 @@ class WorkerFactory:
         }
         self.workers: list[Worker] = []
 
-    def start(self, topology: str, ready: bool = True) -> Worker:
-        worker = Worker(topology, self.env, self.folder / f"w{len(self.workers)}", "worker")
+    def start(self, topology: str, ready: bool = True, function: str | None = None) -> Worker:
+        folder = self.folder / f"w{len(self.workers)}"
+        worker = Worker(topology, self.env, folder, "worker", function)
         self.workers.append(worker)
         if ready:
             worker.wait_ready()

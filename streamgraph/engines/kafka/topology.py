@@ -35,6 +35,16 @@ class Topology:
         return list(dict.fromkeys(names))
 
 
+def _queue_topic(queue: QueueStep, function: str, settings: Settings) -> str:
+    """The topic a queue step writes to: its `path` (`kafka://host/topic` or a bare name)."""
+    path = queue.path or settings.topic(function, queue.name)
+    if "://" in path:
+        path = path.split("://", 1)[1].split("/", 1)[-1]
+    if not path or topic_safe(path) != path:
+        raise GraphError(f"step {queue.name}: queue path {queue.path!r} is not a topic name")
+    return path
+
+
 def function_of(step_function: str | None, default: str) -> str:
     return step_function or default
 
@@ -62,16 +72,15 @@ def build_topology(
     for name in plan.steps:
         declared = graph[name]
         if isinstance(declared, QueueStep):
-            path = declared.path or settings.topic(function, name)
-            if "://" in path:
-                path = path.split("://", 1)[1].split("/", 1)[-1]
-            if not path or topic_safe(path) != path:
-                raise GraphError(f"step {name}: queue path {declared.path!r} is not a topic name")
-            top.queue_topics[name] = queue_prefix + path
+            top.queue_topics[name] = queue_prefix + _queue_topic(declared, function, settings)
     for name in plan.steps:
         for upstream in graph[name].upstream():
-            if upstream in top.queue_topics:
-                top.sources[name].append(top.queue_topics[upstream])
+            queue = graph[upstream]
+            # a child function's first steps read the queue its parent writes to
+            if isinstance(queue, QueueStep):
+                topic = queue_prefix + _queue_topic(queue, function, settings)
+                if topic not in top.sources[name]:
+                    top.sources[name].append(topic)
     for topic in top.all_topics():
         if len(topic) > 249:
             raise GraphError(f"topic name {topic[:60]}... is longer than Kafka's 249 characters")
