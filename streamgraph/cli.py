@@ -38,6 +38,28 @@ def worker(topology: str, function: str | None, loglevel: str, web_port: int | N
 __all__ = ["main"]
 
 
+@main.command()
+@click.argument("topology")
+@click.option("--function", "function", default=None, help="Serve this child function instead.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--brokers", default=None, help="Bootstrap servers (default: STREAMGRAPH_BROKERS).")
+def gateway(topology: str, function: str | None, host: str, port: int, brokers: str | None) -> None:
+    """Serve TOPOLOGY's function over HTTP; its workers run it on Kafka."""
+    from aiohttp import web
+
+    from streamgraph.engines.kafka.worker import load_topology, topology_function
+    from streamgraph.gateway import gateway_app
+    from streamgraph.settings import Settings
+
+    serving = topology_function(load_topology(topology))
+    settings = Settings(brokers=brokers) if brokers else Settings()
+    click.echo(
+        f"gateway for {function or serving.name} on http://{host}:{port}/ -> {settings.brokers}"
+    )
+    web.run_app(gateway_app(function or serving.name, settings), host=host, port=port)
+
+
 @main.group()
 def dlq() -> None:
     """Dead letters: records that could not be read or failed with no error handler."""

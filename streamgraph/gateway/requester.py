@@ -1,0 +1,177 @@
+"""Request/reply over Kafka for synchronous callers: one producer, one reply topic per instance.
+
+Each request becomes an event on the function's entry topic carrying this instance's reply
+topic and a fresh correlation id; the reply (or, for streaming steps, the chunk records up to
+the end marker) is matched by that id. Several gateway instances each read only their own
+reply topic, so they never see each other's answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from ..core.event import Event
+from ..engines.kafka.codec import (
+    H_CHUNK,
+    H_CORRELATION,
+    H_END,
+    H_STATUS,
+    KafkaReply,
+    decode,
+    encode,
+)
+from ..errors import GatewayTimeoutError, ServiceUnavailableError
+
+logger = logging.getLogger("streamgraph.gateway")
+
+
+@dataclass
+class Answer:
+    """A reply: status and body, or a stream of chunk bodies."""
+
+    status: int
+    body: Any = None
+    chunks: AsyncIterator[Any] | None = None
+
+
+_EMPTY = object()  # a stream that ended before its first chunk
+
+
+class _Waiter:
+    def __init__(self) -> None:
+        self.first: asyncio.Future[tuple[int, Any, bool]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.queue: asyncio.Queue[tuple[int, Any, bool]] | None = None
+
+
+class KafkaRequester:
+    """Sends events to an entry topic and waits for their replies on a private reply topic."""
+
+    def __init__(self, brokers: str, entry_topic: str, reply_topic: str | None = None) -> None:
+        self.brokers = brokers
+        self.entry_topic = entry_topic
+        self.reply_topic = reply_topic or f"{entry_topic}.replies.{uuid.uuid4().hex[:12]}"
+        self._waiters: dict[str, _Waiter] = {}
+        self._producer: AIOKafkaProducer | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self.late_replies = 0
+        self.ready = False
+
+    async def start(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.brokers)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(self.reply_topic, 1, 1)])
+        except TopicAlreadyExistsError:
+            pass
+        finally:
+            await admin.close()
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.brokers, linger_ms=0)
+        await self._producer.start()
+        # no consumer group: the reply topic is ours alone, so no rebalance can take it away
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.brokers)
+        await self._consumer.start()
+        partition = TopicPartition(self.reply_topic, 0)
+        self._consumer.assign([partition])
+        await self._consumer.seek_to_end(partition)
+        self._reader = asyncio.create_task(self._read())
+        self.ready = True
+
+    async def stop(self) -> None:
+        self.ready = False
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        for client in (self._consumer, self._producer):
+            if client is not None:
+                await client.stop()
+        for waiter in self._waiters.values():
+            if not waiter.first.done():
+                waiter.first.set_exception(ServiceUnavailableError("the gateway is stopping"))
+
+    async def request(self, event: Event, timeout: float) -> Answer:
+        """Send `event`; its answer, or a stream of chunks; 504 after `timeout` seconds."""
+        if self._producer is None:
+            raise ServiceUnavailableError("the gateway is not connected to Kafka yet")
+        correlation = uuid.uuid4().hex
+        event.reply = KafkaReply(self.reply_topic, correlation)
+        waiter = self._waiters[correlation] = _Waiter()
+        key, value, headers = encode(event)
+        try:
+            # a record the broker refuses (too large, no topic) fails this request at once
+            await asyncio.wait_for(
+                self._producer.send_and_wait(self.entry_topic, value, key=key, headers=headers),
+                timeout,
+            )
+        except (KafkaError, TimeoutError) as exc:
+            self._waiters.pop(correlation, None)
+            raise ServiceUnavailableError(f"Kafka did not take the request: {exc!r}") from exc
+        try:
+            status, body, streaming = await asyncio.wait_for(asyncio.shield(waiter.first), timeout)
+        except TimeoutError:
+            self._waiters.pop(correlation, None)
+            raise GatewayTimeoutError(
+                f"no reply within {timeout:g} s for event {event.id}"
+            ) from None
+        if not streaming:
+            self._waiters.pop(correlation, None)
+            return Answer(status, body)
+        return Answer(200, chunks=self._chunks(correlation, waiter, body, timeout))
+
+    async def _chunks(
+        self, correlation: str, waiter: _Waiter, first: Any, timeout: float
+    ) -> AsyncIterator[Any]:
+        try:
+            if first is not _EMPTY:
+                yield first
+            assert waiter.queue is not None
+            while True:
+                status, value, end = await asyncio.wait_for(waiter.queue.get(), timeout)
+                if status >= 300:
+                    raise RuntimeError(f"failed ({status}): {value}")
+                if end:
+                    return
+                yield value
+        finally:
+            self._waiters.pop(correlation, None)
+
+    async def _read(self) -> None:
+        assert self._consumer is not None
+        async for record in self._consumer:
+            headers = dict(record.headers or ())
+            correlation = headers.get(H_CORRELATION, b"").decode()
+            waiter = self._waiters.get(correlation)
+            if waiter is None:
+                self.late_replies += 1  # after a timeout: dropped and counted
+                continue
+            status = int(headers.get(H_STATUS, b"200"))
+            try:
+                body = decode(record.key, record.value, record.headers).body
+            except Exception as exc:
+                body, status = {"error": f"bad reply record: {exc}"}, 500
+            end = H_END in headers
+            if waiter.queue is None and (H_CHUNK in headers or end) and status < 300:
+                waiter.queue = asyncio.Queue()
+                if end:  # an empty stream
+                    waiter.queue.put_nowait((200, None, True))
+                    if not waiter.first.done():
+                        waiter.first.set_result((200, _EMPTY, True))
+                    continue
+                if not waiter.first.done():
+                    waiter.first.set_result((status, body, True))
+                continue
+            if waiter.queue is not None:
+                waiter.queue.put_nowait((status, body, end))
+            elif not waiter.first.done():
+                waiter.first.set_result((status, body, False))

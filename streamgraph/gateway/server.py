@@ -1,0 +1,119 @@
+"""The HTTP gateway: synchronous callers talk to a graph that runs on Kafka.
+
+Every request becomes an event on the function's entry topic (path, method, content type and
+`x-*` headers travel with it); the answer comes back on this instance's reply topic. Answers of
+streaming steps are relayed as chunked HTTP as their chunk records arrive. Errors are JSON
+`{"error": "..."}` with their status: 400 bad JSON (refused before Kafka), 413 too large, 503
+not connected, 504 no reply in time, and the step's own status for step errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ..core.content import decode_body
+from ..core.event import Event
+from ..engines.kafka.codec import travels
+from ..errors import HTTPError, PayloadTooLargeError, describe
+from ..settings import Settings
+from .requester import KafkaRequester
+
+logger = logging.getLogger("streamgraph.gateway")
+
+REQUESTER = web.AppKey("requester", KafkaRequester)
+SETTINGS = web.AppKey("settings", Settings)
+
+
+def error_response(exc: BaseException) -> web.Response:
+    status = exc.status_code if isinstance(exc, HTTPError) else 500
+    return web.json_response({"error": describe(exc)}, status=status, dumps=_dumps)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def _encode_chunk(value: Any) -> bytes:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode()
+    return orjson.dumps(value) + b"\n"
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    if request.app[REQUESTER].ready:
+        return web.json_response({"status": "ready"})
+    return web.json_response({"error": "not connected to Kafka yet"}, status=503)
+
+
+async def relay(request: web.Request) -> web.StreamResponse:
+    """Any other path: one event to the graph, its answer back."""
+    settings = request.app[SETTINGS]
+    try:
+        if (request.content_length or 0) > settings.max_body_bytes:
+            raise PayloadTooLargeError(f"the body is over {settings.max_body_bytes} bytes")
+        raw = await request.read()
+        if len(raw) > settings.max_body_bytes:
+            raise PayloadTooLargeError(f"the body is over {settings.max_body_bytes} bytes")
+        content_type = request.headers.get("Content-Type")
+        body = decode_body(raw, content_type) if raw else None  # bad JSON: 400, before Kafka
+        headers = {k: v for k, v in request.headers.items() if travels(k)}
+        if request.query_string:
+            headers["x-query"] = request.query_string
+        event = Event(body, None, request.path, request.method, headers, content_type)
+        answer = await request.app[REQUESTER].request(event, settings.request_timeout_seconds)
+    except Exception as exc:
+        if not isinstance(exc, HTTPError):
+            logger.exception("gateway request failed")
+        return error_response(exc)
+    if answer.chunks is None:
+        if answer.status >= 300 and not isinstance(answer.body, dict):
+            return web.json_response({"error": str(answer.body)}, status=answer.status)
+        if isinstance(answer.body, bytes | bytearray):
+            return web.Response(body=bytes(answer.body), status=answer.status)
+        if isinstance(answer.body, str):
+            return web.Response(text=answer.body, status=answer.status)
+        return web.json_response(answer.body, status=answer.status, dumps=_dumps)
+    response = web.StreamResponse(status=200)
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    try:
+        async for chunk in answer.chunks:
+            await response.write(_encode_chunk(chunk))
+    except Exception as exc:  # mid-stream: the status is sent already; end early and log
+        logger.error("stream for %s ended early: %s", request.path, exc)
+    await response.write_eof()
+    return response
+
+
+def make_app(requester: KafkaRequester, settings: Settings) -> web.Application:
+    """The aiohttp application; the requester is started and stopped with it."""
+    app = web.Application(client_max_size=settings.max_body_bytes + 1024)
+    app[REQUESTER] = requester
+    app[SETTINGS] = settings
+
+    async def lifecycle(app: web.Application) -> Any:
+        await requester.start()
+        yield
+        await requester.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_route("*", "/{tail:.*}", relay)
+    return app
+
+
+def gateway_app(function_name: str, settings: Settings) -> web.Application:
+    """A gateway for `function_name`'s entry topic on `settings.brokers`."""
+    requester = KafkaRequester(settings.brokers, settings.topic(function_name, "in"))
+    return make_app(requester, settings)
