@@ -63,6 +63,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest request body accepted by the gateway (413 above it).",
     )
+    llm_base_url: str = Field(
+        "https://api.openai.com/v1",
+        description="OpenAI-compatible chat-completions server for LLModel's `openai://` models.",
+    )
+    llm_api_key: str | None = Field(
+        None,
+        description="Bearer key for llm_base_url (never logged).",
+    )
     worker_web_port: int = Field(
         0,
         ge=0,

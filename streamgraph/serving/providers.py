@@ -13,7 +13,6 @@ streams tokens with `stream(...)` (sync) and `astream(...)` (async).
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import urllib.error
 import urllib.request
@@ -49,11 +48,10 @@ class LLMConnection:
 
 def llm_connection_defaults() -> LLMConnection:
     """The OpenAI-compatible server to use when an artifact does not name one."""
-    # TODO(lead): move these two variables into streamgraph/settings.py when it exists.
-    return LLMConnection(
-        base_url=os.environ.get("STREAMGRAPH_LLM_BASE_URL", "https://api.openai.com/v1"),
-        api_key=os.environ.get("STREAMGRAPH_LLM_API_KEY") or None,
-    )
+    from ..settings import Settings
+
+    settings = Settings()
+    return LLMConnection(base_url=settings.llm_base_url, api_key=settings.llm_api_key or None)
 
 
 class ModelProvider(ABC):
