@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         None,
         description="Bearer key for llm_base_url (never logged).",
     )
+    gateway_tokens: str = Field(
+        "",
+        description="Comma-separated bearer tokens the gateway accepts; empty: no auth. The "
+        "health endpoints stay open.",
+    )
     worker_web_port: int = Field(
         0,
         ge=0,

@@ -95,9 +95,35 @@ async def relay(request: web.Request) -> web.StreamResponse:
     return response
 
 
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def bearer_auth(tokens: frozenset[str]) -> Any:
+    """401 unless `Authorization: Bearer <token>` names an accepted token (health stays open)."""
+
+    @web.middleware
+    async def check(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path not in OPEN_PATHS:
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or token.strip() not in tokens:
+                return web.json_response(
+                    {"error": "UnauthorizedError: a valid bearer token is required"},
+                    status=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    return check
+
+
 def make_app(requester: KafkaRequester, settings: Settings) -> web.Application:
     """The aiohttp application; the requester is started and stopped with it."""
-    app = web.Application(client_max_size=settings.max_body_bytes + 1024)
+    tokens = frozenset(t.strip() for t in settings.gateway_tokens.split(",") if t.strip())
+    app = web.Application(
+        client_max_size=settings.max_body_bytes + 1024,
+        middlewares=[bearer_auth(tokens)] if tokens else [],
+    )
     app[REQUESTER] = requester
     app[SETTINGS] = settings
 

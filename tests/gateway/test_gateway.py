@@ -126,3 +126,22 @@ async def test_streaming_step_is_relayed_as_chunked_http(kafka_broker: Any) -> N
     finally:
         await client.close()
         server.close()
+
+
+async def test_bearer_tokens_guard_everything_but_health(kafka_broker: Any) -> None:
+    fn = sg.new_function("gw-auth", namespace=NAMES)
+    fn.set_topology("flow").to(name="d", handler="double").respond()
+    server, client = await _client(fn, kafka_broker, gateway_tokens="alpha, beta")
+    try:
+        assert (await client.get("/healthz")).status == 200
+        missing = await client.post("/", json={"x": 1})
+        assert missing.status == 401
+        assert "bearer token" in (await missing.json())["error"]
+        wrong = await client.post("/", json={"x": 1}, headers={"Authorization": "Bearer nope"})
+        assert wrong.status == 401
+        ok = await client.post("/", json={"x": 1}, headers={"Authorization": "Bearer beta"})
+        assert ok.status == 200
+        assert await ok.json() == {"x": 2}
+    finally:
+        await client.close()
+        server.close()
