@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -60,6 +62,7 @@ class KafkaServer:
         self._waiters: dict[str, _Waiter] = {}
         self.reply_topic = f"{prefix}.{function.name}.replies"
         self._closed = False
+        self._datadir = tempfile.mkdtemp(prefix="sg-faust-")
         try:
             self._loop.run(self._start(function, namespace, current_function))
         except BaseException:
@@ -82,6 +85,8 @@ class KafkaServer:
             consumer_auto_offset_reset="earliest",
             stream_wait_empty=False,
             table_cleanup_interval=5.0,
+            # Faust keeps table state in a data folder; a test's belongs in a temporary one
+            datadir=self._datadir,
         )
         self.app = self.graph.app
         self.app.finalize()
@@ -145,6 +150,7 @@ class KafkaServer:
         self._closed = True
         self._loop.run(self._stop())
         self._loop.stop()
+        shutil.rmtree(self._datadir, ignore_errors=True)
 
     def __del__(self) -> None:  # a forgotten server must not keep its threads and sockets
         try:
