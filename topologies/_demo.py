@@ -20,9 +20,20 @@ def run_demo(function: sg.ServingFunction, requests: list[dict[str, Any]]) -> No
             shown = json.dumps(body) if body is not None else ""
             print(f"{method} {path} {shown}".rstrip())
             response = server.test(path, body=body, method=method, get_body=False, silent=True)
-            print(f"  -> {response.status_code} {_show(response.body)}\n")
+            if _is_stream(response.body):
+                print(f"  -> {response.status_code}, streamed:")
+                for chunk in response.body:  # printed as each chunk is produced
+                    print(f"     {str(chunk).rstrip()}", flush=True)
+                print()
+            else:
+                print(f"  -> {response.status_code} {_show(response.body)}\n")
     finally:
         server.wait_for_completion()
+
+
+def _is_stream(body: Any) -> bool:
+    plain = str | bytes | bytearray | dict | list
+    return isinstance(body, Iterable) and not isinstance(body, plain)
 
 
 def _show(body: Any) -> str:
@@ -30,8 +41,7 @@ def _show(body: Any) -> str:
         body = body.decode("utf-8", "replace")
     if isinstance(body, str):
         return body.rstrip()
-    if isinstance(body, dict | list):
-        return json.dumps(body, indent=2, default=str).replace("\n", "\n     ")
-    if isinstance(body, Iterable):  # a streamed answer: its chunks, joined
-        return "".join(str(chunk) for chunk in body).rstrip()
-    return repr(body)
+    text = json.dumps(body, default=str)
+    if len(text) > 90:  # long answers: one field a line
+        text = json.dumps(body, indent=2, default=str).replace("\n", "\n     ")
+    return text
