@@ -37,11 +37,27 @@ def _is_stream(body: Any) -> bool:
 
 
 def _show(body: Any) -> str:
+    if isinstance(body, dict) and isinstance(body.get("answer"), str):
+        return _show_answer(body)
     if isinstance(body, bytes | bytearray):
         body = body.decode("utf-8", "replace")
     if isinstance(body, str):
         return body.rstrip()
-    text = json.dumps(body, default=str)
+    text = json.dumps(body, default=str, ensure_ascii=False)
     if len(text) > 90:  # long answers: one field a line
-        text = json.dumps(body, indent=2, default=str).replace("\n", "\n     ")
+        text = json.dumps(body, indent=2, default=str, ensure_ascii=False)
+        text = text.replace("\n", "\n     ")
     return text
+
+
+def _show_answer(body: dict[str, Any]) -> str:
+    """An agent's answer: its text, its route through the graph, and any error."""
+    lines = [body["answer"]]
+    if body.get("route"):
+        lines.append("route: " + " -> ".join(body["route"]))
+    if body.get("error"):
+        lines.append(f"error: {body['error']}")
+    other = [k for k in body if k not in ("answer", "route", "error", "question")]
+    if other:
+        lines.append(f"(the JSON answer also has: {', '.join(other)})")
+    return "\n     ".join("\n".join(lines).splitlines())

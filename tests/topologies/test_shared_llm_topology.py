@@ -18,13 +18,6 @@ from topologies import shared_llm
 NAMES = {"MyModelSelector": MyModelSelector}
 
 
-@pytest.fixture(autouse=True)
-def no_configured_llm(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The scripted LLM, whatever the machine's environment says."""
-    for name in ("API_KEY", "BASE_URL", "MODEL"):
-        monkeypatch.delenv(f"STREAMGRAPH_LLM_{name}", raising=False)
-
-
 def expected_answer(prompt: sg.LLMPromptArtifact, question: str) -> tuple[str, dict[str, int]]:
     """What the shared model says to `question` through `prompt`, asked directly."""
     model = prompt.model_artifact
