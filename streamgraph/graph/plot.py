@@ -15,7 +15,9 @@ _SHAPES = {QueueStep: "cds", RouterStep: "doubleoctagon", ErrorStep: "octagon"}
 
 
 def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # a newline in a label is DOT's line break
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return '"' + escaped + '"'
 
 
 _HEADER = [
@@ -65,11 +67,11 @@ def graph_dot(graph: RootFlowStep, rankdir: str = "TB") -> str:
     """The DOT source: a source node, every step, edges (cycles dashed), error edges red."""
     lines = ["digraph streamgraph {", f"  rankdir={rankdir};", *_HEADER]
     for name in getattr(graph, "shared_models", {}):
-        label = _quote(f"{name}\\n(shared model)")
+        label = _quote(f"{name}\n(shared model)")
         lines.append(f"  {_quote('shared/' + name)} [label={label}, shape=cylinder];")
     for step in graph:
         shape = next((s for cls, s in _SHAPES.items() if isinstance(step, cls)), "ellipse")
-        label = step.name + (f"\\n({step.function})" if step.function else "")
+        label = step.name + (f"\n({step.function})" if step.function else "")
         extra = ", style=bold, color=blue" if step.responder else ""
         lines.append(f"  {_quote(step.name)} [label={_quote(label)}, shape={shape}{extra}];")
         if isinstance(step, RouterStep):
