@@ -7,7 +7,8 @@ file (`STREAMGRAPH_EXAMPLE_LOG_DS_PATH`) and prints them. On Kafka they are two 
     streamgraph worker topologies.queue_child                    # the parent
     streamgraph worker topologies.queue_child --function log-ds  # the child
     streamgraph gateway topologies.queue_child --port 8080
-    curl -X POST localhost:8080/ -d '{"records": [{"int": 2, "x2": 4}]}'
+    curl -X POST localhost:8080/ -H 'Content-Type: application/json' \
+      -d '{"records": [{"int": 2, "x2": 4}]}'
 
 In process (`python -m topologies.queue_child`) both run together.
 """

@@ -2,7 +2,7 @@
 
 Run it in process: `python -m topologies.router`. On Kafka: `faust -A topologies.router worker`
 (or `streamgraph worker topologies.router`) with `streamgraph gateway topologies.router`, then
-`curl -X POST localhost:8080/v2/models/model1/infer -d '{"inputs": [[5.1, 3.5, 1.4, 0.2]]}'`.
+the curl line in docs/examples.md.
 
 The models are iris classifiers trained at first use into `STREAMGRAPH_EXAMPLE_MODELS_DIR`
 (agents/iris_models.py); the guide's `{model1 - url}` placeholders become their paths.

@@ -2,7 +2,8 @@
 
 In process: `python -m topologies.streaming`. On Kafka: `streamgraph worker topologies.streaming`
 and `streamgraph gateway topologies.streaming`, then
-`curl -N -X POST localhost:8080/ -d hello` prints each chunk as it is produced.
+`curl -N -X POST localhost:8080/ -H 'Content-Type: text/plain' -d hello` prints
+each chunk as it is produced.
 Chunks and delay: `STREAMGRAPH_EXAMPLE_STREAM_CHUNKS`, `STREAMGRAPH_EXAMPLE_STREAM_DELAY_SECONDS`.
 """
 

@@ -9,7 +9,7 @@ question; past that the error handler answers.
 
 In process: `python -m topologies.trip_planner`. On Kafka: `streamgraph worker
 topologies.trip_planner` and `streamgraph gateway topologies.trip_planner`, then
-`curl -X POST localhost:8080/ -d '{"question": "Plan 2 days in Kyoto in November"}'`.
+the curl line in docs/examples.md.
 """
 
 from __future__ import annotations
