@@ -25,7 +25,7 @@ system-deps:
 	  else echo "warning: graphviz or kcat missing and not root: install them"; fi; }
 
 run: $(STAMP)
-	$(BIN)/python -m topologies.cyclic
+	$(BIN)/python -m topologies.trip_planner
 
 lint: $(STAMP)
 	$(BIN)/ruff check streamgraph agents topologies tests bench

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
         None,
         description="Bearer key for llm_base_url (never logged).",
     )
+    llm_model: str = Field(
+        "gpt-4o-mini",
+        description="Model the examples ask llm_base_url for when an LLM is configured.",
+    )
     gateway_tokens: str = Field(
         "",
         description="Comma-separated bearer tokens the gateway accepts; empty: no auth. The "

@@ -6,7 +6,7 @@ Run it in process: `python -m topologies.cyclic`. On Kafka: `faust -A topologies
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 import streamgraph as sg
 from agents.drafting import ChoiceHandler, Evaluator, Generator, HandleError, Processor, responder
@@ -21,10 +21,10 @@ NAMESPACE = {
     "responder": responder,
 }
 
-DEMO_REQUESTS = [
-    {"topic": "stream processing", "min_points": 3},
-    {"topic": "serving graphs", "min_points": 50},
-    {"min_points": 2},
+DEMO_REQUESTS: list[dict[str, Any]] = [
+    {"path": "/", "body": {"topic": "stream processing", "min_points": 3}},
+    {"path": "/", "body": {"topic": "serving graphs", "min_points": 50}},  # past the limit
+    {"path": "/", "body": {"min_points": 2}},  # no topic: the error handler answers
 ]
 
 
@@ -48,11 +48,9 @@ app = build_app(function)  # the Faust app `faust -A topologies.cyclic worker` r
 
 
 def main() -> None:
-    server = function.to_mock_server()
-    for body in DEMO_REQUESTS:
-        print(f"POST / {json.dumps(body)}")
-        print(f"  -> {json.dumps(server.test(body=body))}")
-    server.wait_for_completion()
+    from topologies._demo import run_demo
+
+    run_demo(function, DEMO_REQUESTS)
 
 
 if __name__ == "__main__":

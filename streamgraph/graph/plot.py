@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .steps import ErrorStep, QueueStep, RouterStep
+from .steps import ErrorStep, QueueStep, RouterStep, TaskStep
 
 if TYPE_CHECKING:
     from .flow import RootFlowStep
@@ -15,22 +15,69 @@ _SHAPES = {QueueStep: "cds", RouterStep: "doubleoctagon", ErrorStep: "octagon"}
 
 
 def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # a newline in a label is DOT's line break
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return '"' + escaped + '"'
+
+
+_HEADER = [
+    '  node [fontname="Helvetica", shape=ellipse];',
+    '  "_start" [label="", shape=circle, style=filled, fillcolor=black, width=0.2];',
+]
+
+
+def _routes(router: RouterStep) -> list[str]:
+    """A router's model routes: a box each, joined to the router by a dotted edge."""
+    lines = []
+    for key in router.routes:
+        node = _quote(f"{router.name}/{key}")
+        lines.append(f"  {node} [label={_quote(key)}, shape=box];")
+        lines.append(f"  {_quote(router.name)} -> {node} [style=dotted, arrowhead=none];")
+    return lines
+
+
+def _runner_models(step: TaskStep) -> list[str]:
+    """A model runner's endpoints (a box each); a proxy points to its shared model."""
+    runner = step.class_name
+    if not callable(getattr(runner, "endpoint_names", None)):
+        return []
+    proxies = runner.proxies() if callable(getattr(runner, "proxies", None)) else {}
+    lines = []
+    for endpoint in runner.endpoint_names():
+        node = _quote(f"{step.name}/{endpoint}")
+        lines.append(f"  {node} [label={_quote(endpoint)}, shape=box];")
+        lines.append(f"  {_quote(step.name)} -> {node} [style=dotted, arrowhead=none];")
+        if proxies.get(endpoint):
+            shared = _quote(f"shared/{proxies[endpoint]}")
+            lines.append(f"  {node} -> {shared} [style=dotted];")
+    return lines
+
+
+def router_dot(router: RouterStep, rankdir: str = "TB") -> str:
+    """The DOT source of a router topology: the router and its model routes."""
+    lines = ["digraph streamgraph {", f"  rankdir={rankdir};", *_HEADER]
+    lines.append(f"  {_quote(router.name)} [shape=doubleoctagon, style=bold, color=blue];")
+    lines.append(f'  "_start" -> {_quote(router.name)};')
+    lines.extend(_routes(router))
+    lines.append("}")
+    return "\n".join(lines) + "\n"
 
 
 def graph_dot(graph: RootFlowStep, rankdir: str = "TB") -> str:
     """The DOT source: a source node, every step, edges (cycles dashed), error edges red."""
-    lines = [
-        "digraph streamgraph {",
-        f"  rankdir={rankdir};",
-        '  node [fontname="Helvetica", shape=ellipse];',
-        '  "_start" [label="", shape=circle, style=filled, fillcolor=black, width=0.2];',
-    ]
+    lines = ["digraph streamgraph {", f"  rankdir={rankdir};", *_HEADER]
+    for name in getattr(graph, "shared_models", {}):
+        label = _quote(f"{name}\n(shared model)")
+        lines.append(f"  {_quote('shared/' + name)} [label={label}, shape=cylinder];")
     for step in graph:
         shape = next((s for cls, s in _SHAPES.items() if isinstance(step, cls)), "ellipse")
-        label = step.name + (f"\\n({step.function})" if step.function else "")
+        label = step.name + (f"\n({step.function})" if step.function else "")
         extra = ", style=bold, color=blue" if step.responder else ""
         lines.append(f"  {_quote(step.name)} [label={_quote(label)}, shape={shape}{extra}];")
+        if isinstance(step, RouterStep):
+            lines.extend(_routes(step))
+        elif isinstance(step, TaskStep):
+            lines.extend(_runner_models(step))
     for name in graph.start_steps():
         lines.append(f'  "_start" -> {_quote(name)};')
     for step in graph:
@@ -52,10 +99,16 @@ def graph_dot(graph: RootFlowStep, rankdir: str = "TB") -> str:
 
 
 def plot_graph(
-    graph: RootFlowStep, filename: str | None = None, format: str | None = None, rankdir: str = "TB"
+    graph: RootFlowStep | RouterStep,
+    filename: str | None = None,
+    format: str | None = None,
+    rankdir: str = "TB",
 ) -> str:
     """Write `filename` (DOT text for `.dot`/`.gv`, else rendered by graphviz); return the DOT."""
-    dot = graph_dot(graph, rankdir=rankdir)
+    if isinstance(graph, RouterStep):
+        dot = router_dot(graph, rankdir=rankdir)
+    else:
+        dot = graph_dot(graph, rankdir=rankdir)
     if not filename:
         return dot
     path = Path(filename)

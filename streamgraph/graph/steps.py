@@ -272,6 +272,14 @@ class RouterStep(TaskStep):
         data["routes"] = {key: route.to_dict() for key, route in self.routes.items()}
         return data
 
+    def plot(
+        self, filename: str | None = None, format: str | None = None, rankdir: str = "TB"
+    ) -> str:
+        """Draw the router and its routes as Graphviz DOT (rendered when `dot` is installed)."""
+        from .plot import plot_graph
+
+        return plot_graph(self, filename=filename, format=format, rankdir=rankdir)
+
 
 class QueueStep(BaseStep):
     """A queue (`">>"`): events go to a user-named topic; steps after it run in a child function."""
