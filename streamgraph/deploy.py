@@ -153,7 +153,7 @@ class Deployment:
             self.broker_note = f"the running local Kafka at {recorded.bootstrap_servers}"
             return recorded.bootstrap_servers
         assert self.folder is not None
-        self.broker = LocalKafka(data_dir=self.folder / "kafka")
+        self.broker = LocalKafka()  # data in a temporary folder, removed when it stops
         try:
             self.broker.start()
         except BrokerError as exc:

@@ -38,10 +38,16 @@ async def create_topics(topics: list[str], settings: Settings) -> dict[str, int]
                 )
             except TopicAlreadyExistsError:
                 pass
-        described = await admin.describe_topics(topics)
+        # a topic created a moment ago may show no partitions until its leaders are elected
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            described = await admin.describe_topics(topics)
+            partitions = {d["topic"]: len(d.get("partitions") or []) for d in described}
+            if all(partitions.get(t) for t in topics) or asyncio.get_running_loop().time() > deadline:
+                return partitions
+            await asyncio.sleep(0.2)
     finally:
         await admin.close()
-    return {d["topic"]: len(d.get("partitions") or []) for d in described}
 
 
 @click.command()
