@@ -24,8 +24,10 @@ system-deps:
 	    echo "warning: could not install graphviz and kcat from Debian"; \
 	  else echo "warning: graphviz or kcat missing and not root: install them"; fi; }
 
+# the whole stack (a local Kafka, the workers, the gateway), the demo answers, then exit;
+# to keep it serving until Ctrl-C: .venv/bin/streamgraph run topologies.cyclic
 run: $(STAMP)
-	$(BIN)/python -m topologies.cyclic
+	$(BIN)/streamgraph run topologies.cyclic --exit-after-demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check streamgraph agents topologies tests bench

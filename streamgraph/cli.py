@@ -1,12 +1,12 @@
 """The `streamgraph` command: a table of contents; each body lives in its own module.
 
-    run                 streamgraph/commands/run.py       the whole stack, demo requests, serve
-    worker, gateway     streamgraph/commands/serve.py     the two long-running processes
-    kafka               streamgraph/broker/cli_commands.py  a local Kafka in the background
-    topics              streamgraph/commands/topics.py    create and list a topology's topics
-    send                streamgraph/commands/send.py      JSON lines in, answers out
-    describe, plot      streamgraph/commands/describe.py  the graph as text or as a picture
-    dlq replay          streamgraph/commands/dlq.py       dead letters back to their step
+run                 streamgraph/commands/run.py       the whole stack, demo requests, serve
+worker, gateway     streamgraph/commands/serve.py     the two long-running processes
+kafka               streamgraph/broker/cli_commands.py  a local Kafka in the background
+topics              streamgraph/commands/topics.py    create and list a topology's topics
+send                streamgraph/commands/send.py      JSON lines in, answers out
+describe, plot      streamgraph/commands/describe.py  the graph as text or as a picture
+dlq replay          streamgraph/commands/dlq.py       dead letters back to their step
 """
 
 from __future__ import annotations

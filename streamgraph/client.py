@@ -102,7 +102,7 @@ async def _next_chunk(response: aiohttp.ClientResponse) -> bytes | None:
         data, end_of_chunk = await response.content.readchunk()
         if data:
             parts.append(data)
-        if end_of_chunk:
+        if end_of_chunk and parts:  # (the empty chunk that ends a chunked body is no chunk)
             return b"".join(parts)
         if not data:  # end of the body
             return b"".join(parts) if parts else None

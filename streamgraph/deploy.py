@@ -159,7 +159,9 @@ class Deployment:
         except BrokerError as exc:
             raise DeployError(f"the local Kafka broker did not start: {exc}") from exc
         servers = self.broker.bootstrap_servers
-        self.broker_note = f"a local Kafka started for this run at {servers} (pids {self.broker.pids})"
+        self.broker_note = (
+            f"a local Kafka started for this run at {servers} (pids {self.broker.pids})"
+        )
         return servers
 
     def _env(self) -> dict[str, str]:

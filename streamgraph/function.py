@@ -168,7 +168,7 @@ class ServingFunction:
 
     def get_url(self) -> str:
         """The gateway URL of the running deployment."""
-        return self._deployed().url  # type: ignore[no-any-return]
+        return self._deployed().url
 
     def invoke(
         self,
@@ -194,7 +194,7 @@ class ServingFunction:
         headers: dict[str, str] | None = None,
     ) -> Iterator[Any]:
         """The chunks of a streaming answer as they arrive (text, or bytes when not UTF-8)."""
-        return self._deployed().client.stream(path, body, method, headers)  # type: ignore[no-any-return]
+        return self._deployed().client.stream(path, body, method, headers)
 
     def undeploy(self) -> None:
         """Stop every process `deploy()` started (by pid: SIGTERM, then SIGKILL)."""

@@ -48,9 +48,7 @@ def demo_requests(module: Any) -> list[DemoRequest]:
     return requests
 
 
-async def ask(
-    session: aiohttp.ClientSession, url: str, request: DemoRequest
-) -> tuple[int, str]:
+async def ask(session: aiohttp.ClientSession, url: str, request: DemoRequest) -> tuple[int, str]:
     """Send one demo request; its status and its answer as text (a stream read to its end)."""
     target = f"{url.rstrip('/')}/{request.path.lstrip('/')}"
     kwargs: dict[str, Any] = {} if request.body is None else {"json": request.body}

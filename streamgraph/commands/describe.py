@@ -39,8 +39,9 @@ def describe_graph(graph: Any) -> list[str]:
     ]
     for name, step in plan.steps.items():
         declared = plan.graph[name]
-        marks = [m for m, on in (("responds", step.responder), ("error handler", step.is_error_step)) if on]
-        lines.append(f"  step {name}: {what_runs(declared)}" + (f" [{', '.join(marks)}]" if marks else ""))
+        marks = (("responds", step.responder), ("error handler", step.is_error_step))
+        marked = ", ".join(mark for mark, on in marks if on)
+        lines.append(f"  step {name}: {what_runs(declared)}" + (f" [{marked}]" if marked else ""))
         lines.append(f"    reads    {', '.join(top.sources[name])}")
         if name in top.queue_topics:
             lines.append(f"    writes   {top.queue_topics[name]}")

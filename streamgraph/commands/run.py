@@ -81,7 +81,8 @@ def _serve_kafka(
     deployment = Deployment(function, brokers=brokers, port=port, reference=topology)
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        click.echo(f"starting {function.name}: " + ", ".join(n for n, _ in worker_commands(function, topology)) + ", gateway")
+        names = [name for name, _ in worker_commands(function, topology)] + ["gateway"]
+        click.echo(f"starting {function.name}: {', '.join(names)}")
         try:
             deployment.start()
         except StreamgraphError as exc:

@@ -51,6 +51,7 @@ async def send_all(
     async def one(number: int, body: Any) -> None:
         async with slots:
             event = Event(body, None, path, "POST", {}, "application/json")
+            value: Any
             try:
                 answer = await requester.request(event, settings.request_timeout_seconds)
                 if answer.chunks is not None:

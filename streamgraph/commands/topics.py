@@ -43,7 +43,10 @@ async def create_topics(topics: list[str], settings: Settings) -> dict[str, int]
         while True:
             described = await admin.describe_topics(topics)
             partitions = {d["topic"]: len(d.get("partitions") or []) for d in described}
-            if all(partitions.get(t) for t in topics) or asyncio.get_running_loop().time() > deadline:
+            if (
+                all(partitions.get(t) for t in topics)
+                or asyncio.get_running_loop().time() > deadline
+            ):
                 return partitions
             await asyncio.sleep(0.2)
     finally:

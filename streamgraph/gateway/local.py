@@ -39,7 +39,9 @@ class LocalBackend:
         try:
             response = await asyncio.wait_for(self.server.serve_event(event), timeout)
         except TimeoutError:
-            raise GatewayTimeoutError(f"no answer within {timeout:g} s for event {event.id}") from None
+            raise GatewayTimeoutError(
+                f"no answer within {timeout:g} s for event {event.id}"
+            ) from None
         if isinstance(response.body, AsyncIterator):
             return Answer(200, chunks=response.body)
         return Answer(response.status_code, response.body)

@@ -29,7 +29,9 @@ def expected_cyclic_answers() -> list[Any]:
     """What the in-process engine answers to the cyclic topology's demo requests."""
     server = topologies.cyclic.function.to_mock_server()
     try:
-        return [same_answer(server.test(body=b, silent=True)) for b in topologies.cyclic.DEMO_REQUESTS]
+        return [
+            same_answer(server.test(body=b, silent=True)) for b in topologies.cyclic.DEMO_REQUESTS
+        ]
     finally:
         server.wait_for_completion()
 

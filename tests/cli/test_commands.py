@@ -89,9 +89,7 @@ def test_topics_creates_and_lists_the_topology_topics(kafka_env: dict[str, str])
 
 
 @pytest.mark.kafka
-def test_send_prints_an_answer_per_json_line(
-    kafka_env: dict[str, str], cyclic_worker: Any
-) -> None:
+def test_send_prints_an_answer_per_json_line(kafka_env: dict[str, str], cyclic_worker: Any) -> None:
     lines = "\n".join(orjson.dumps(b).decode() for b in topologies.cyclic.DEMO_REQUESTS)
     out = _cli("send", "topologies.cyclic", env=kafka_env, stdin=lines + "\n\n")
     answers = [orjson.loads(line) for line in out.splitlines()]
