@@ -18,17 +18,20 @@ from typing import Any
 
 import click
 
-from ..broker.probe import HOST, port_is_free
+from ..broker.probe import HOST, free_ports, port_is_free
 from ..errors import StreamgraphError
 from .common import brokers_option, load, topology_argument
 from .demo import DemoRequest, demo_requests, run_demos
 
 DEMO_TIMEOUT = 60.0
+EXIT_NOTE = "--exit-after-demo: stopping now; without it the stack serves until Ctrl-C"
 
 
 @click.command()
 @topology_argument
-@click.option("--port", default=8080, show_default=True, type=int, help="HTTP port to serve on.")
+@click.option(
+    "--port", default=8080, show_default=True, type=int, help="HTTP port to serve on (0: any free)."
+)
 @brokers_option
 @click.option("--local", is_flag=True, help="Serve on the in-process engine (no Kafka).")
 @click.option(
@@ -43,6 +46,7 @@ def run(topology: str, port: int, brokers: str | None, local: bool, exit_after_d
 
     function = load(topology)
     requests = demo_requests(load_module_of(topology))
+    port = port or free_ports(1)[0]
     if not port_is_free(port):
         raise click.ClickException(f"port {port} is in use; pick another with --port")
     if local:
@@ -94,6 +98,7 @@ def _serve_kafka(
         _intro(deployment.url, requests)
         failures = asyncio.run(run_demos(deployment.url, requests, click.echo, DEMO_TIMEOUT))
         if exit_after_demo:
+            click.echo(EXIT_NOTE)
             return failures
         click.echo("serving until Ctrl-C")
         while True:
@@ -135,6 +140,7 @@ async def _serve_local(
         _intro(url, requests)
         failures = await run_demos(url, requests, click.echo, DEMO_TIMEOUT)
         if exit_after_demo:
+            click.echo(EXIT_NOTE)
             return failures
         click.echo("serving until Ctrl-C")
         await stop.wait()
