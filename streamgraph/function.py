@@ -193,7 +193,8 @@ class ServingFunction:
         method: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> Iterator[Any]:
-        """The chunks of a streaming answer as they arrive (text, or bytes when not UTF-8)."""
+        """The chunks of a streaming answer as they arrive (text, or bytes when not UTF-8);
+        the request is sent when iteration starts."""
         return self._deployed().client.stream(path, body, method, headers)
 
     def undeploy(self) -> None:

@@ -6,9 +6,10 @@
     run-folder/writer.function.json   a function spec written by `deploy()`
 
 `deploy()` picks the first that works (`function_reference`): a function that is a global of
-the module that built it is loaded by importing that module again (everything it did happens
-again: exact). A function built inside a test or a factory has no such name, so its graph is
-written as JSON with the module it came from; the worker imports that module for the classes
+the importable module that built it is loaded by importing that module again (everything it
+did happens again: exact). A function built inside a test or a factory, or by a script (whose
+main block does not run when a worker imports it), is written as JSON (its graph, parameters,
+child functions) with the module it came from; the worker imports that module for the classes
 and handlers the graph names (each explicit `namespace=` entry must be a module-level object).
 Like `multiprocessing`, a script that deploys must guard its top level with
 `if __name__ == "__main__":`, because the workers import it.
@@ -54,23 +55,27 @@ def load_module_of(reference: str) -> Any:
 
 def function_reference(function: ServingFunction, folder: Path) -> str:
     """A reference worker processes can load `function` from; may write a spec into `folder`."""
-    module_name, filename = function.origin
-    module = sys.modules.get(module_name) if module_name else None
+    module_name = function.origin[0]
+    # a script (__main__) is imported under another name, so its main block does not run and
+    # what that block assigned is missing: its functions always go as specs
+    module = sys.modules.get(module_name) if module_name not in (None, "__main__") else None
     if module is not None:
         for attr, value in vars(module).items():
             if value is function:
-                if module_name == "__main__":
-                    if filename:
-                        return f"{filename}:{attr}"
-                    break
                 return f"{module_name}:{attr}"
     return str(_write_spec(function, folder))
+
+
+_files: dict[Path, Any] = {}  # Python files imported by path, each once
 
 
 def _import(where: str) -> Any:
     try:
         if where.endswith(".py"):
-            return load_module(where)
+            path = Path(where).resolve()
+            if path not in _files:
+                _files[path] = load_module(str(path))
+            return _files[path]
         return importlib.import_module(where)
     except ImportError as exc:
         raise StreamgraphError(f"cannot import {where!r}: {exc}") from exc
@@ -146,6 +151,8 @@ def _from_spec(path: Path) -> ServingFunction:
     origin = _import(spec["origin"]) if spec.get("origin") else None
     if spec.get("namespace") is None:
         namespace = dict(vars(origin)) if origin is not None else {}
+        if origin is not None and str(spec["origin"]).endswith(".py"):
+            namespace.setdefault("__main__", origin)  # classes given as objects: "__main__.X"
     else:
         namespace = {}
         for key, ref in spec["namespace"].items():

@@ -16,6 +16,7 @@ import pytest
 from conftest import pid_alive
 
 import streamgraph as sg
+from streamgraph.deploy import Deployment
 from streamgraph.errors import DeployError, InvocationError
 
 pytestmark = pytest.mark.kafka
@@ -148,18 +149,33 @@ def shout(body):
     return body.upper()
 
 
-fn = sg.new_function("deploy-script")
+class Whisper:
+    def do(self, body):
+        return body.lower()
+
+
+fn = sg.new_function("deploy-script")  # the workers get it as a spec naming this file
 fn.set_topology("flow").to(name="shout", handler="shout").respond()
+
+
+def build_inner():
+    inner = sg.new_function("deploy-script-inner")
+    inner.set_topology("flow").to(Whisper, name="whisper").respond()  # a class object
+    return inner
+
 
 if __name__ == "__main__":
     import sys
 
+    inner = build_inner()
     fn.deploy(brokers=sys.argv[1])
     try:
-        print("ANSWER", fn.invoke("/", "quiet please"))
-        print("PIDS", *[child.pid for child in fn._deployment.children])
+        inner.deploy(brokers=sys.argv[1])
+        print("ANSWER", fn.invoke("/", "quiet please"), inner.invoke("/", "LOUD"))
+        print("PIDS", *[c.pid for f in (fn, inner) for c in f._deployment.children])
     finally:
         fn.undeploy()
+        inner.undeploy()
 """
 
 
@@ -177,6 +193,27 @@ def test_a_script_deploys_the_function_it_defines(
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "ANSWER QUIET PLEASE" in done.stdout
+    assert "ANSWER QUIET PLEASE loud" in done.stdout
     pids = [int(p) for p in done.stdout.split("PIDS")[1].split()]
+    assert len(pids) == 4 and not [pid for pid in pids if pid_alive(pid)]
+
+
+class Unloadable:
+    """A step whose set-up fails (say, a missing model file): its worker cannot start."""
+
+    def __init__(self) -> None:
+        raise RuntimeError("the model file is missing")
+
+    def do(self, body: Any) -> Any:
+        return body
+
+
+def test_a_worker_that_cannot_start_fails_deploy_and_stops_the_rest(brokers: str) -> None:
+    fn = sg.new_function("deploy-broken")
+    fn.set_topology("flow").to(name="load", class_name="Unloadable").respond()
+    deployment = Deployment(fn, brokers=brokers)
+    with pytest.raises(DeployError, match="worker-deploy-broken exited") as failed:
+        deployment.start()
+    assert "the model file is missing" in str(failed.value)  # the log's tail comes with it
+    pids = [child.pid for child in deployment.children]
     assert len(pids) == 2 and not [pid for pid in pids if pid_alive(pid)]
