@@ -24,8 +24,11 @@ system-deps:
 	    echo "warning: could not install graphviz and kcat from Debian"; \
 	  else echo "warning: graphviz or kcat missing and not root: install them"; fi; }
 
+# the whole stack (a local Kafka, the workers, the gateway), the demo answers, then exit;
+# `make run RUN_ARGS=` keeps it serving until Ctrl-C
+RUN_ARGS ?= --exit-after-demo
 run: $(STAMP)
-	$(BIN)/python -m topologies.trip_planner
+	$(BIN)/streamgraph run topologies.trip_planner $(RUN_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check streamgraph agents topologies tests bench

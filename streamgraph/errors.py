@@ -24,6 +24,19 @@ class OutletError(StreamgraphError, RuntimeError):
     """A step selected outlets that are not its direct successors, or named one twice."""
 
 
+class DeployError(StreamgraphError, RuntimeError):
+    """A deployed function's processes could not be started, or it is not deployed."""
+
+
+class InvocationError(StreamgraphError, RuntimeError):
+    """`fn.invoke()` got an error status; `status_code` and the answer's `body` are kept."""
+
+    def __init__(self, message: str, status_code: int, body: object = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body
+
+
 class HTTPError(StreamgraphError):
     """An error that answers with its own HTTP status (400 unless a subclass says otherwise)."""
 
@@ -117,11 +130,13 @@ def describe(exc: BaseException) -> str:
 __all__ = [
     "BadRequestError",
     "ConflictError",
+    "DeployError",
     "ForbiddenError",
     "GatewayTimeoutError",
     "GraphError",
     "HTTPError",
     "InternalServerError",
+    "InvocationError",
     "MethodNotAllowedError",
     "NotFoundError",
     "OutletError",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .errors import GraphError
+from .errors import DeployError, GraphError
 from .graph.flow import RootFlowStep
 from .graph.resolve import caller_namespace
 from .graph.steps import RouterStep, TaskStep
@@ -37,8 +39,13 @@ class ServingFunction:
         self.spec = FunctionSpec()
         self.module = module
         self._namespace = namespace
+        # where the function was built (module name, file): worker processes load it from there
+        self.origin: tuple[str | None, str | None] = caller_origin()
+        # the namespace= given by the user (None: the origin module's globals)
+        self.explicit_namespace: dict[str, Any] | None = namespace
         self.child_functions: dict[str, ServingFunction] = {}
         self.parent: ServingFunction | None = None
+        self._deployment: Any = None
 
     # -- topology --------------------------------------------------------------------------------
     def set_topology(
@@ -136,11 +143,70 @@ class ServingFunction:
         if url and Path(str(url)).suffix == ".py" and Path(str(url)).exists():
             child.module = load_module(str(url), name)
         child.parent = self
+        child.origin, child.explicit_namespace = self.origin, self.explicit_namespace
         self.child_functions[name] = child
         return child
 
     def set_streaming(self, enabled: bool = True) -> None:
+        """Answers of streaming steps are relayed chunk by chunk (read them with `stream()`)."""
         self.spec.streaming = bool(enabled)
+
+    # -- deployed: worker processes on Kafka behind a gateway (streamgraph/deploy.py) -----------
+    def deploy(self, brokers: str | None = None, port: int | None = None) -> str:
+        """Start this function's workers (and its child functions') and an HTTP gateway as
+        background processes, on `brokers` or a local Kafka started for it; returns the URL.
+
+        Workers load the function as `streamgraph.locate` explains (the module that built it).
+        """
+        from .deploy import Deployment
+
+        self.undeploy()
+        deployment = Deployment(self, brokers=brokers, port=port)
+        deployment.start()
+        self._deployment = deployment
+        return deployment.url
+
+    def get_url(self) -> str:
+        """The gateway URL of the running deployment."""
+        return self._deployed().url
+
+    def invoke(
+        self,
+        path: str = "/",
+        body: Any = None,
+        method: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kw: Any,
+    ) -> Any:
+        """Send one request to the deployed function and return its parsed answer; an error
+        status raises `InvocationError`. Streaming functions are read with `stream()`."""
+        if self.spec.streaming:
+            raise DeployError(
+                f"function {self.name} streams its answers; read them with fn.stream(path, body)"
+            )
+        return self._deployed().client.invoke(path, body, method, headers)
+
+    def stream(
+        self,
+        path: str = "/",
+        body: Any = None,
+        method: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Iterator[Any]:
+        """The chunks of a streaming answer as they arrive (text, or bytes when not UTF-8);
+        the request is sent when iteration starts."""
+        return self._deployed().client.stream(path, body, method, headers)
+
+    def undeploy(self) -> None:
+        """Stop every process `deploy()` started (by pid: SIGTERM, then SIGKILL)."""
+        deployment, self._deployment = self._deployment, None
+        if deployment is not None:
+            deployment.stop()
+
+    def _deployed(self) -> Any:
+        if self._deployment is None:
+            raise DeployError(f"function {self.name} is not deployed; call fn.deploy() first")
+        return self._deployment
 
     # -- running ---------------------------------------------------------------------------------
     def namespace(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -222,9 +288,24 @@ def load_module(filename: str, name: str | None = None) -> ModuleType:
     return module
 
 
+def caller_origin() -> tuple[str | None, str | None]:
+    """The module name and file of the first caller outside streamgraph."""
+    frame = inspect.currentframe()
+    try:
+        while frame is not None and _inside_streamgraph(frame.f_globals.get("__name__")):
+            frame = frame.f_back
+        if frame is None:
+            return None, None
+        return frame.f_globals.get("__name__"), frame.f_globals.get("__file__")
+    finally:
+        del frame
+
+
 def new_function(name: str, namespace: dict[str, Any] | None = None, **kw: Any) -> ServingFunction:
     """A new serving function; steps are looked up in `namespace` (default: caller's globals)."""
-    return ServingFunction(name, namespace=caller_namespace(namespace))
+    function = ServingFunction(name, namespace=caller_namespace(namespace))
+    function.explicit_namespace = namespace
+    return function
 
 
 def code_to_function(
@@ -232,4 +313,12 @@ def code_to_function(
 ) -> ServingFunction:
     """A serving function whose classes and handlers come from the Python file `filename`."""
     module = load_module(filename, name) if filename else None
-    return ServingFunction(name, namespace=caller_namespace(None), module=module)
+    function = ServingFunction(name, namespace=caller_namespace(None), module=module)
+    function.explicit_namespace = None
+    return function
+
+
+def _inside_streamgraph(module_name: str | None) -> bool:
+    if not module_name:
+        return False
+    return module_name == "streamgraph" or module_name.startswith("streamgraph.")

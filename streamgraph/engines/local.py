@@ -102,13 +102,18 @@ class LocalServer:
             event = self._make_event(path, body, method, headers, content_type, event_id)
         except HTTPError as exc:
             return finish(Response.from_error(exc), silent, get_body)
+        return finish(await self.serve_event(event), silent, get_body)
+
+    async def serve_event(self, event: Event) -> Response:
+        """One ready-made event through the graph (what an HTTP front end calls); step errors
+        are error responses, a streaming answer's body is an async iterator of chunks."""
         if not self.plan.needs_loop:
-            return finish(self._serve_sync(event), silent, get_body)
+            return self._serve_sync(event)
         loop = self._loop()
         response = await loop.arun(self._serve_async(event))
         if isinstance(response.body, AsyncIterator):
             response.body = relay(response.body, loop)
-        return finish(response, silent, get_body)
+        return response
 
     def wait_for_completion(self) -> None:
         """Flush partial batches and wait for background branches to finish."""

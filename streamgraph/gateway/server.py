@@ -10,7 +10,7 @@ not connected, 504 no reply in time, and the step's own status for step errors.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
@@ -20,11 +20,25 @@ from ..core.event import Event
 from ..engines.kafka.codec import travels
 from ..errors import HTTPError, PayloadTooLargeError, describe
 from ..settings import Settings
-from .requester import KafkaRequester
+from .requester import Answer, KafkaRequester
 
 logger = logging.getLogger("streamgraph.gateway")
 
-REQUESTER = web.AppKey("requester", KafkaRequester)
+
+class Backend(Protocol):
+    """What answers the gateway's requests: Kafka (`KafkaRequester`) or the in-process engine
+    (`streamgraph.gateway.local.LocalBackend`); the HTTP surface is the same for both."""
+
+    ready: bool
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def request(self, event: Event, timeout: float) -> Answer: ...
+
+
+REQUESTER = web.AppKey("requester", Backend)
 SETTINGS = web.AppKey("settings", Settings)
 
 
@@ -117,7 +131,7 @@ def bearer_auth(tokens: frozenset[str]) -> Any:
     return check
 
 
-def make_app(requester: KafkaRequester, settings: Settings) -> web.Application:
+def make_app(requester: Backend, settings: Settings) -> web.Application:
     """The aiohttp application; the requester is started and stopped with it."""
     tokens = frozenset(t.strip() for t in settings.gateway_tokens.split(",") if t.strip())
     app = web.Application(

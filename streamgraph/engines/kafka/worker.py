@@ -2,7 +2,8 @@
 
 A topology module exposes `function` (a ServingFunction) and `app` (its Faust app), so
 `faust -A topologies.NAME worker -l info` works too; this command adds `--function` to run a
-child function's worker from the same module.
+child function's worker from the same module. Besides module names it takes every function
+reference `streamgraph.locate` knows (`module:attr`, `file.py:attr`, a deploy spec `.json`).
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ def run_worker(
     web_port: int | None = None,
 ) -> None:
     """Start a Faust worker for the module's function (or its child `function`) and block."""
-    module = load_topology(module_name)
-    serving = topology_function(module)
+    from ...locate import load_function
+
+    serving = load_function(module_name)
     current = None if function in (None, "", serving.name) else function
     if current is not None and current not in serving.child_functions:
         names = ", ".join(sorted(serving.child_functions)) or "none"

@@ -1,0 +1,3 @@
+"""Bodies of the `streamgraph` subcommands, one module per concern (`streamgraph/cli.py` lists
+them): `serve` (worker, gateway), `run` (the whole stack), `topics`, `send`, `describe` (and
+`plot`), `dlq`. `common` holds the options they share."""

@@ -1,0 +1,43 @@
+"""`streamgraph worker` and `streamgraph gateway`: the two long-running processes of a function."""
+
+from __future__ import annotations
+
+import click
+
+from .common import brokers_option, load, pick_function, settings_for, topology_argument
+
+
+@click.command()
+@topology_argument
+@click.option("--function", "function", default=None, help="Run this child function's steps.")
+@click.option("-l", "--loglevel", default="info", show_default=True, help="Worker log level.")
+@click.option("--web-port", type=int, default=None, help="Serve Faust's web views on this port.")
+def worker(topology: str, function: str | None, loglevel: str, web_port: int | None) -> None:
+    """Run TOPOLOGY's function (such as topologies.cyclic) as a Faust worker on Kafka.
+
+    The broker comes from STREAMGRAPH_BROKERS (default 127.0.0.1:9092).
+    """
+    from ..engines.kafka.worker import run_worker
+
+    run_worker(topology, function=function, loglevel=loglevel, web_port=web_port)
+
+
+@click.command()
+@topology_argument
+@click.option("--function", "function", default=None, help="Serve this child function instead.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@brokers_option
+def gateway(topology: str, function: str | None, host: str, port: int, brokers: str | None) -> None:
+    """Serve TOPOLOGY's function over HTTP; its workers run it on Kafka."""
+    from aiohttp import web
+
+    from ..gateway import gateway_app
+
+    serving = pick_function(load(topology), function)
+    settings = settings_for(brokers)
+    click.echo(f"gateway for {serving.name} on http://{host}:{port}/ -> {settings.brokers}")
+    web.run_app(gateway_app(serving.name, settings), host=host, port=port)
+
+
+__all__ = ["gateway", "worker"]

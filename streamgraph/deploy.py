@@ -1,0 +1,226 @@
+"""A function deployed as processes: (a local Kafka,) a worker per function, an HTTP gateway.
+
+    deployment = Deployment(function, brokers=None)   # None: a local broker (see `_broker`)
+    deployment.start()                                # returns once the gateway is ready
+    deployment.url                                    # "http://127.0.0.1:PORT"
+    deployment.stop()                                 # SIGTERM, then SIGKILL, by pid
+
+`fn.deploy()` and `streamgraph run` both use it. Workers run `streamgraph worker REF` where REF
+is a function reference (`streamgraph.locate`); their logs go to files in a run folder. Every
+process started is stopped by its pid: by `stop()`, on an error while starting, at interpreter
+exit (atexit), and on Linux by the kernel when this process dies (a parent-death signal).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .broker import process, state
+from .broker.errors import BrokerError
+from .broker.local import LocalKafka
+from .broker.probe import HOST, answers_api_versions, free_ports
+from .client import HttpClient
+from .errors import DeployError
+from .locate import function_reference
+
+# set in every process a deployment starts: they import the user's module, which must not
+# deploy again (as with multiprocessing, the script's top level belongs under a main guard)
+DEPLOYED_ENV = "STREAMGRAPH_DEPLOYED_PROCESS"
+STOP_TIMEOUT = 15.0
+
+
+@dataclass
+class Child:
+    """One process we started: what it is, its pid, its log."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+
+def dedicated_model_commands(function: Any, reference: str) -> list[tuple[str, list[str]]]:
+    """HOOK: the extra `streamgraph worker` commands for dedicated model processes.
+
+    Empty for now: `dedicated_models(function) -> list[str]` and the worker option that serves
+    one model are being added separately; when they land, return one (name, argv) per model
+    here (argv from `worker_argv`), and `run` and `deploy()` start them with the workers.
+    """
+    return []
+
+
+def worker_argv(reference: str, function: str | None = None) -> list[str]:
+    argv = [sys.executable, "-m", "streamgraph.cli", "worker", reference, "-l", "info"]
+    return argv + (["--function", function] if function else [])
+
+
+def worker_commands(function: Any, reference: str) -> list[tuple[str, list[str]]]:
+    """(name, argv) of every worker the function needs: its own, its children's, its models'."""
+    commands = [(f"worker-{function.name}", worker_argv(reference))]
+    for child in function.child_functions:
+        commands.append((f"worker-{child}", worker_argv(reference, child)))
+    return commands + dedicated_model_commands(function, reference)
+
+
+@dataclass
+class Deployment:
+    """The processes that serve one function; see the module docstring."""
+
+    function: Any
+    brokers: str | None = None
+    port: int | None = None
+    reference: str | None = None  # default: found by `streamgraph.locate.function_reference`
+    folder: Path | None = None  # default: a new temporary run folder
+    children: list[Child] = field(default_factory=list)
+    broker: LocalKafka | None = None
+    broker_note: str = ""
+    client: HttpClient | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self, ready_timeout: float = 120.0) -> None:
+        """Start everything and wait until the workers and the gateway are ready."""
+        if os.environ.get(DEPLOYED_ENV):
+            raise DeployError(
+                "deploy() was called while a deployed worker imported your module: put the "
+                "script's top level under `if __name__ == '__main__':`"
+            )
+        self.folder = Path(
+            self.folder or tempfile.mkdtemp(prefix=f"streamgraph-{self.function.name}-")
+        )
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atexit.register(self.stop)
+        try:
+            self.function.check_functions()
+            self.reference = self.reference or function_reference(self.function, self.folder)
+            self.brokers = self.brokers or self._broker()
+            self.port = self.port or free_ports(1)[0]
+            env = self._env()
+            for name, argv in worker_commands(self.function, self.reference):
+                self._spawn(name, argv, env)
+            gateway = [sys.executable, "-m", "streamgraph.cli", "gateway", self.reference]
+            gateway += ["--host", HOST, "--port", str(self.port), "--brokers", self.brokers]
+            self._spawn("gateway", gateway, env)
+            self._wait_ready(time.monotonic() + ready_timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self.client = HttpClient(self.url)
+
+    def stop(self) -> None:
+        """Stop the gateway, then the workers, then our broker: SIGTERM, SIGKILL after 15 s."""
+        atexit.unregister(self.stop)
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        gateways = [c.popen for c in self.children if c.name == "gateway"]
+        process.stop_children(gateways, STOP_TIMEOUT)
+        process.stop_children([c.popen for c in self.children], STOP_TIMEOUT)
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+
+    def alive(self) -> list[Child]:
+        return [c for c in self.children if c.popen.poll() is None]
+
+    def dead(self) -> list[Child]:
+        return [c for c in self.children if c.popen.poll() is not None]
+
+    # -- parts ----------------------------------------------------------------------------------
+    def _broker(self) -> str:
+        """The broker `streamgraph kafka start` left running, else our own in the run folder."""
+        recorded = state.load(state.DEFAULT_DATA_DIR.resolve())
+        if recorded is not None and all(
+            process.pid_runs(n.pid, n.marker) and answers_api_versions(HOST, n.port)
+            for n in recorded.nodes
+        ):
+            self.broker_note = f"the running local Kafka at {recorded.bootstrap_servers}"
+            return recorded.bootstrap_servers
+        assert self.folder is not None
+        self.broker = LocalKafka()  # data in a temporary folder, removed when it stops
+        try:
+            self.broker.start()
+        except BrokerError as exc:
+            raise DeployError(f"the local Kafka broker did not start: {exc}") from exc
+        servers = self.broker.bootstrap_servers
+        self.broker_note = (
+            f"a local Kafka started for this run at {servers} (pids {self.broker.pids})"
+        )
+        return servers
+
+    def _env(self) -> dict[str, str]:
+        assert self.brokers is not None
+        # the children import what this process can: the same module search path and folder
+        paths = [p or os.getcwd() for p in sys.path]
+        return {
+            **os.environ,
+            "STREAMGRAPH_BROKERS": self.brokers,
+            "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)),
+            DEPLOYED_ENV: "1",
+        }
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        assert self.folder is not None
+        log = self.folder / f"{name}.log"
+        setpriv = shutil.which("setpriv")
+        if setpriv is not None:  # the kernel kills it should this process die first (Linux)
+            argv = [setpriv, "--pdeathsig", "KILL", *argv]
+        with log.open("ab") as out:
+            popen = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                # its own session: a terminal's Ctrl-C reaches us only, and we stop it in order
+                start_new_session=True,
+            )
+        self.children.append(Child(name, popen, log))
+
+    def _wait_ready(self, deadline: float) -> None:
+        waiting = [c for c in self.children if c.name != "gateway"]
+        while waiting or not self._gateway_ready():
+            for child in self.dead():
+                raise DeployError(
+                    f"{child.name} exited with {child.popen.returncode}; its log "
+                    f"({child.log}):\n{process.tail(child.log)}"
+                )
+            # Faust logs "[^Worker]: Ready" once its agents are subscribed
+            waiting = [c for c in waiting if "Ready" not in _read(c.log)]
+            if time.monotonic() > deadline:
+                names = ", ".join(c.name for c in waiting) or "gateway"
+                raise DeployError(f"not ready in time: {names}; logs in {self.folder}")
+            time.sleep(0.2)
+
+    def _gateway_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as answer:
+                return bool(answer.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+__all__ = ["Child", "Deployment", "dedicated_model_commands", "worker_commands"]
