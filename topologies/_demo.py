@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import streamgraph as sg
+from streamgraph.commands.demo import show_answer
 
 
 def run_demo(function: sg.ServingFunction, requests: list[dict[str, Any]]) -> None:
@@ -38,7 +39,7 @@ def _is_stream(body: Any) -> bool:
 
 def _show(body: Any) -> str:
     if isinstance(body, dict) and isinstance(body.get("answer"), str):
-        return _show_answer(body)
+        return show_answer(body)
     if isinstance(body, bytes | bytearray):
         body = body.decode("utf-8", "replace")
     if isinstance(body, str):
@@ -48,16 +49,3 @@ def _show(body: Any) -> str:
         text = json.dumps(body, indent=2, default=str, ensure_ascii=False)
         text = text.replace("\n", "\n     ")
     return text
-
-
-def _show_answer(body: dict[str, Any]) -> str:
-    """An agent's answer: its text, its route through the graph, and any error."""
-    lines = [body["answer"]]
-    if body.get("route"):
-        lines.append("route: " + " -> ".join(body["route"]))
-    if body.get("error"):
-        lines.append(f"error: {body['error']}")
-    other = [k for k in body if k not in ("answer", "route", "error", "question")]
-    if other:
-        lines.append(f"(the JSON answer also has: {', '.join(other)})")
-    return "\n     ".join("\n".join(lines).splitlines())

@@ -67,8 +67,32 @@ async def run_demos(url: str, requests: list[DemoRequest], echo: Any, timeout: f
             except (aiohttp.ClientError, TimeoutError) as exc:
                 status, text = 599, f"no answer: {exc!r}"
             failures += status >= 500
-            echo(f"  -> {status} {text}")
+            echo(f"  -> {status} {_readable(text)}")
     return failures
 
 
-__all__ = ["DemoRequest", "ask", "demo_requests", "run_demos"]
+def _readable(text: str) -> str:
+    """An agent's answer (a JSON object with a text "answer") as its text; anything else as is."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(body, dict) and isinstance(body.get("answer"), str):
+        return show_answer(body)
+    return text
+
+
+def show_answer(body: dict[str, Any]) -> str:
+    """An agent's answer: its text, its route through the graph, and any error."""
+    lines = [body["answer"]]
+    if body.get("route"):
+        lines.append("route: " + " -> ".join(body["route"]))
+    if body.get("error"):
+        lines.append(f"error: {body['error']}")
+    other = [k for k in body if k not in ("answer", "route", "error", "question")]
+    if other:
+        lines.append(f"(the JSON answer also has: {', '.join(other)})")
+    return "\n     ".join("\n".join(lines).splitlines())
+
+
+__all__ = ["DemoRequest", "ask", "demo_requests", "run_demos", "show_answer"]

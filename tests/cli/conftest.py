@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 import topologies.cyclic
+from streamgraph.commands.demo import demo_requests
 
 _EVENT_ID = re.compile(r"for event [0-9a-f-]+")
 
@@ -30,7 +31,8 @@ def expected_cyclic_answers() -> list[Any]:
     server = topologies.cyclic.function.to_mock_server()
     try:
         return [
-            same_answer(server.test(body=b, silent=True)) for b in topologies.cyclic.DEMO_REQUESTS
+            same_answer(server.test(r.path, body=r.body, method=r.method, silent=True))
+            for r in demo_requests(topologies.cyclic)
         ]
     finally:
         server.wait_for_completion()
