@@ -12,7 +12,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -30,6 +30,7 @@ from ..engines.kafka.codec import (
     encode,
 )
 from ..errors import GatewayTimeoutError, ServiceUnavailableError
+from ..serving.oip_binary import HEADER_LENGTH
 
 logger = logging.getLogger("streamgraph.gateway")
 
@@ -41,9 +42,14 @@ class Answer:
     status: int
     body: Any = None
     chunks: AsyncIterator[Any] | None = None
+    # HTTP headers of the answer (the binary extension's JSON length, with a bytes body)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 _EMPTY = object()  # a stream that ended before its first chunk
+
+# reply-record headers that become HTTP headers of a bytes answer: event name -> HTTP name
+_ANSWER_HEADERS = {HEADER_LENGTH: "Inference-Header-Content-Length"}
 
 
 class _Waiter:
@@ -52,6 +58,7 @@ class _Waiter:
             asyncio.get_running_loop().create_future()
         )
         self.queue: asyncio.Queue[tuple[int, Any, bool]] | None = None
+        self.headers: dict[str, str] = {}
 
 
 class KafkaRequester:
@@ -117,6 +124,9 @@ class KafkaRequester:
         except (KafkaError, TimeoutError) as exc:
             self._waiters.pop(correlation, None)
             raise ServiceUnavailableError(f"Kafka did not take the request: {exc!r}") from exc
+        except BaseException:
+            self._waiters.pop(correlation, None)
+            raise
         try:
             status, body, streaming = await asyncio.wait_for(asyncio.shield(waiter.first), timeout)
         except TimeoutError:
@@ -126,7 +136,7 @@ class KafkaRequester:
             ) from None
         if not streaming:
             self._waiters.pop(correlation, None)
-            return Answer(status, body)
+            return Answer(status, body, headers=waiter.headers)
         return Answer(200, chunks=self._chunks(correlation, waiter, body, timeout))
 
     async def _chunks(
@@ -157,9 +167,13 @@ class KafkaRequester:
                 continue
             status = int(headers.get(H_STATUS, b"200"))
             try:
-                body = decode(record.key, record.value, record.headers).body
+                event = decode(record.key, record.value, record.headers)
+                body = event.body
             except Exception as exc:
                 body, status = {"error": f"bad reply record: {exc}"}, 500
+            else:
+                if isinstance(body, bytes) and event.headers:
+                    waiter.headers = _answer_headers(event.headers)
             end = H_END in headers
             if waiter.queue is None and (H_CHUNK in headers or end) and status < 300:
                 waiter.queue = asyncio.Queue()
@@ -175,3 +189,8 @@ class KafkaRequester:
                 waiter.queue.put_nowait((status, body, end))
             elif not waiter.first.done():
                 waiter.first.set_result((status, body, False))
+
+
+def _answer_headers(headers: dict[str, str]) -> dict[str, str]:
+    found = {k.lower(): v for k, v in headers.items()}
+    return {http: found[name] for name, http in _ANSWER_HEADERS.items() if name in found}

@@ -79,7 +79,9 @@ async def relay(request: web.Request) -> web.StreamResponse:
         if answer.status >= 300 and not isinstance(answer.body, dict):
             return web.json_response({"error": str(answer.body)}, status=answer.status)
         if isinstance(answer.body, bytes | bytearray):
-            return web.Response(body=bytes(answer.body), status=answer.status)
+            return web.Response(
+                body=bytes(answer.body), status=answer.status, headers=answer.headers
+            )
         if isinstance(answer.body, str):
             return web.Response(text=answer.body, status=answer.status)
         return web.json_response(answer.body, status=answer.status, dumps=_dumps)
