@@ -73,6 +73,7 @@ class KafkaRequester:
         self._consumer: AIOKafkaConsumer | None = None
         self._reader: asyncio.Task[None] | None = None
         self.late_replies = 0
+        self.timeouts = 0
         self.ready = False
 
     async def start(self) -> None:
@@ -131,6 +132,7 @@ class KafkaRequester:
             status, body, streaming = await asyncio.wait_for(asyncio.shield(waiter.first), timeout)
         except TimeoutError:
             self._waiters.pop(correlation, None)
+            self.timeouts += 1
             raise GatewayTimeoutError(
                 f"no reply within {timeout:g} s for event {event.id}"
             ) from None

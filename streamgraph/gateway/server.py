@@ -20,6 +20,7 @@ from ..core.event import Event
 from ..engines.kafka.codec import travels
 from ..errors import HTTPError, PayloadTooLargeError, describe
 from ..settings import Settings
+from .metrics import install_metrics
 from .requester import KafkaRequester
 
 logger = logging.getLogger("streamgraph.gateway")
@@ -119,7 +120,9 @@ def bearer_auth(tokens: frozenset[str]) -> Any:
     return check
 
 
-def make_app(requester: KafkaRequester, settings: Settings) -> web.Application:
+def make_app(
+    requester: KafkaRequester, settings: Settings, function: str | None = None
+) -> web.Application:
     """The aiohttp application; the requester is started and stopped with it."""
     tokens = frozenset(t.strip() for t in settings.gateway_tokens.split(",") if t.strip())
     app = web.Application(
@@ -135,6 +138,7 @@ def make_app(requester: KafkaRequester, settings: Settings) -> web.Application:
         await requester.stop()
 
     app.cleanup_ctx.append(lifecycle)
+    install_metrics(app, function or requester.entry_topic, requester)  # GET /metrics
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_route("*", "/{tail:.*}", relay)
@@ -144,4 +148,4 @@ def make_app(requester: KafkaRequester, settings: Settings) -> web.Application:
 def gateway_app(function_name: str, settings: Settings) -> web.Application:
     """A gateway for `function_name`'s entry topic on `settings.brokers`."""
     requester = KafkaRequester(settings.brokers, settings.topic(function_name, "in"))
-    return make_app(requester, settings)
+    return make_app(requester, settings, function_name)
