@@ -9,6 +9,7 @@ reply topic, so they never see each other's answers.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -64,11 +65,21 @@ class _Waiter:
 class KafkaRequester:
     """Sends events to an entry topic and waits for their replies on a private reply topic."""
 
-    def __init__(self, brokers: str, entry_topic: str, reply_topic: str | None = None) -> None:
+    def __init__(
+        self,
+        brokers: str,
+        entry_topic: str,
+        reply_topic: str | None = None,
+        linger_ms: int = 0,
+    ) -> None:
         self.brokers = brokers
+        self.linger_ms = linger_ms
         self.entry_topic = entry_topic
         self.reply_topic = reply_topic or f"{entry_topic}.replies.{uuid.uuid4().hex[:12]}"
         self._waiters: dict[str, _Waiter] = {}
+        # correlation ids: unique per instance (its reply topic is its own), cheaper than uuid4
+        self._id_prefix = uuid.uuid4().hex[:8]
+        self._ids = itertools.count(1)
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -85,7 +96,7 @@ class KafkaRequester:
             pass
         finally:
             await admin.close()
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.brokers, linger_ms=0)
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.brokers, linger_ms=self.linger_ms)
         await self._producer.start()
         # no consumer group: the reply topic is ours alone, so no rebalance can take it away
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.brokers)
@@ -112,16 +123,18 @@ class KafkaRequester:
         """Send `event`; its answer, or a stream of chunks; 504 after `timeout` seconds."""
         if self._producer is None:
             raise ServiceUnavailableError("the gateway is not connected to Kafka yet")
-        correlation = uuid.uuid4().hex
+        correlation = f"{self._id_prefix}{next(self._ids):x}"
         event.reply = KafkaReply(self.reply_topic, correlation)
         waiter = self._waiters[correlation] = _Waiter()
         key, value, headers = encode(event)
+        # asyncio.timeout, not wait_for: no extra task per request on the hot path
         try:
             # a record the broker refuses (too large, no topic) fails this request at once
-            await asyncio.wait_for(
-                self._producer.send_and_wait(self.entry_topic, value, key=key, headers=headers),
-                timeout,
-            )
+            async with asyncio.timeout(timeout):
+                delivery = await self._producer.send(
+                    self.entry_topic, value, key=key, headers=headers
+                )
+                await delivery
         except (KafkaError, TimeoutError) as exc:
             self._waiters.pop(correlation, None)
             raise ServiceUnavailableError(f"Kafka did not take the request: {exc!r}") from exc
@@ -129,7 +142,8 @@ class KafkaRequester:
             self._waiters.pop(correlation, None)
             raise
         try:
-            status, body, streaming = await asyncio.wait_for(asyncio.shield(waiter.first), timeout)
+            async with asyncio.timeout(timeout):
+                status, body, streaming = await waiter.first
         except TimeoutError:
             self._waiters.pop(correlation, None)
             self.timeouts += 1

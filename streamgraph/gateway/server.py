@@ -147,5 +147,9 @@ def make_app(
 
 def gateway_app(function_name: str, settings: Settings) -> web.Application:
     """A gateway for `function_name`'s entry topic on `settings.brokers`."""
-    requester = KafkaRequester(settings.brokers, settings.topic(function_name, "in"))
+    requester = KafkaRequester(
+        settings.brokers,
+        settings.topic(function_name, "in"),
+        linger_ms=settings.producer_linger_ms,
+    )
     return make_app(requester, settings, function_name)
