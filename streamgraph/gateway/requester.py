@@ -18,7 +18,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAlreadyExistsError,
+)
 
 from ..core.event import Event
 from ..engines.kafka.codec import (
@@ -30,7 +36,7 @@ from ..engines.kafka.codec import (
     decode,
     encode,
 )
-from ..errors import GatewayTimeoutError, ServiceUnavailableError
+from ..errors import GatewayTimeoutError, PayloadTooLargeError, ServiceUnavailableError
 from ..serving.oip_binary import HEADER_LENGTH
 
 logger = logging.getLogger("streamgraph.gateway")
@@ -46,6 +52,8 @@ class Answer:
     # HTTP headers of the answer (the binary extension's JSON length, with a bytes body)
     headers: dict[str, str] = field(default_factory=dict)
 
+
+_TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
 
 _EMPTY = object()  # a stream that ended before its first chunk
 
@@ -71,9 +79,13 @@ class KafkaRequester:
         entry_topic: str,
         reply_topic: str | None = None,
         linger_ms: int = 0,
+        max_request_bytes: int = 1024 * 1024,
     ) -> None:
         self.brokers = brokers
         self.linger_ms = linger_ms
+        # the producer's own limit is no lower than the gateway's body limit (plus headers), so
+        # the broker's message.max.bytes decides, and a refusal comes back as a 413 at once
+        self.max_request_bytes = max(max_request_bytes + 64 * 1024, 1024 * 1024)
         self.entry_topic = entry_topic
         self.reply_topic = reply_topic or f"{entry_topic}.replies.{uuid.uuid4().hex[:12]}"
         self._waiters: dict[str, _Waiter] = {}
@@ -96,7 +108,11 @@ class KafkaRequester:
             pass
         finally:
             await admin.close()
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.brokers, linger_ms=self.linger_ms)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.brokers,
+            linger_ms=self.linger_ms,
+            max_request_size=self.max_request_bytes,
+        )
         await self._producer.start()
         # no consumer group: the reply topic is ours alone, so no rebalance can take it away
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.brokers)
@@ -135,6 +151,11 @@ class KafkaRequester:
                     self.entry_topic, value, key=key, headers=headers
                 )
                 await delivery
+        except _TOO_LARGE as exc:
+            self._waiters.pop(correlation, None)
+            raise PayloadTooLargeError(
+                f"the request is too large for the Kafka broker ({len(value)} bytes): {exc!r}"
+            ) from exc
         except (KafkaError, TimeoutError) as exc:
             self._waiters.pop(correlation, None)
             raise ServiceUnavailableError(f"Kafka did not take the request: {exc!r}") from exc

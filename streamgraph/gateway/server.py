@@ -151,5 +151,6 @@ def gateway_app(function_name: str, settings: Settings) -> web.Application:
         settings.brokers,
         settings.topic(function_name, "in"),
         linger_ms=settings.producer_linger_ms,
+        max_request_bytes=settings.max_body_bytes,
     )
     return make_app(requester, settings, function_name)
