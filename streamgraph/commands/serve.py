@@ -12,14 +12,32 @@ from .common import brokers_option, load, pick_function, settings_for, topology_
 @click.option("--function", "function", default=None, help="Run this child function's steps.")
 @click.option("-l", "--loglevel", default="info", show_default=True, help="Worker log level.")
 @click.option("--web-port", type=int, default=None, help="Serve Faust's web views on this port.")
-def worker(topology: str, function: str | None, loglevel: str, web_port: int | None) -> None:
+@click.option(
+    "--metrics-port", type=int, default=None, help="Serve Prometheus /metrics on this port."
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Metrics address.")
+def worker(
+    topology: str,
+    function: str | None,
+    loglevel: str,
+    web_port: int | None,
+    metrics_port: int | None,
+    metrics_host: str,
+) -> None:
     """Run TOPOLOGY's function (such as topologies.cyclic) as a Faust worker on Kafka.
 
     The broker comes from STREAMGRAPH_BROKERS (default 127.0.0.1:9092).
     """
     from ..engines.kafka.worker import run_worker
 
-    run_worker(topology, function=function, loglevel=loglevel, web_port=web_port)
+    run_worker(
+        topology,
+        function=function,
+        loglevel=loglevel,
+        web_port=web_port,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+    )
 
 
 @click.command()

@@ -26,6 +26,8 @@ class LocalBackend:
     def __init__(self, server: Any) -> None:
         self.server = server  # a LocalServer (`fn.to_mock_server()`)
         self.ready = False
+        self.timeouts = 0
+        self.late_replies = 0  # an in-process answer is never late: it is awaited or cancelled
 
     async def start(self) -> None:
         self.ready = True
@@ -39,6 +41,7 @@ class LocalBackend:
         try:
             response = await asyncio.wait_for(self.server.serve_event(event), timeout)
         except TimeoutError:
+            self.timeouts += 1
             raise GatewayTimeoutError(
                 f"no answer within {timeout:g} s for event {event.id}"
             ) from None
@@ -50,7 +53,7 @@ class LocalBackend:
 def local_gateway_app(function: Any, settings: Settings | None = None) -> web.Application:
     """An aiohttp app serving `function` in process with the Kafka gateway's HTTP surface."""
     server = function.to_mock_server(namespace={})  # {}: only the function's own names
-    return make_app(LocalBackend(server), settings or Settings())
+    return make_app(LocalBackend(server), settings or Settings(), function.name)
 
 
 __all__ = ["LocalBackend", "local_gateway_app"]

@@ -9,15 +9,22 @@ reply topic, so they never see each other's answers.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAlreadyExistsError,
+)
 
 from ..core.event import Event
 from ..engines.kafka.codec import (
@@ -29,7 +36,8 @@ from ..engines.kafka.codec import (
     decode,
     encode,
 )
-from ..errors import GatewayTimeoutError, ServiceUnavailableError
+from ..errors import GatewayTimeoutError, PayloadTooLargeError, ServiceUnavailableError
+from ..serving.oip_binary import HEADER_LENGTH
 
 logger = logging.getLogger("streamgraph.gateway")
 
@@ -41,9 +49,16 @@ class Answer:
     status: int
     body: Any = None
     chunks: AsyncIterator[Any] | None = None
+    # HTTP headers of the answer (the binary extension's JSON length, with a bytes body)
+    headers: dict[str, str] = field(default_factory=dict)
 
+
+_TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
 
 _EMPTY = object()  # a stream that ended before its first chunk
+
+# reply-record headers that become HTTP headers of a bytes answer: event name -> HTTP name
+_ANSWER_HEADERS = {HEADER_LENGTH: "Inference-Header-Content-Length"}
 
 
 class _Waiter:
@@ -52,20 +67,36 @@ class _Waiter:
             asyncio.get_running_loop().create_future()
         )
         self.queue: asyncio.Queue[tuple[int, Any, bool]] | None = None
+        self.headers: dict[str, str] = {}
 
 
 class KafkaRequester:
     """Sends events to an entry topic and waits for their replies on a private reply topic."""
 
-    def __init__(self, brokers: str, entry_topic: str, reply_topic: str | None = None) -> None:
+    def __init__(
+        self,
+        brokers: str,
+        entry_topic: str,
+        reply_topic: str | None = None,
+        linger_ms: int = 0,
+        max_request_bytes: int = 1024 * 1024,
+    ) -> None:
         self.brokers = brokers
+        self.linger_ms = linger_ms
+        # the producer's own limit is no lower than the gateway's body limit (plus headers), so
+        # the broker's message.max.bytes decides, and a refusal comes back as a 413 at once
+        self.max_request_bytes = max(max_request_bytes + 64 * 1024, 1024 * 1024)
         self.entry_topic = entry_topic
         self.reply_topic = reply_topic or f"{entry_topic}.replies.{uuid.uuid4().hex[:12]}"
         self._waiters: dict[str, _Waiter] = {}
+        # correlation ids: unique per instance (its reply topic is its own), cheaper than uuid4
+        self._id_prefix = uuid.uuid4().hex[:8]
+        self._ids = itertools.count(1)
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._reader: asyncio.Task[None] | None = None
         self.late_replies = 0
+        self.timeouts = 0
         self.ready = False
 
     async def start(self) -> None:
@@ -77,7 +108,11 @@ class KafkaRequester:
             pass
         finally:
             await admin.close()
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.brokers, linger_ms=0)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.brokers,
+            linger_ms=self.linger_ms,
+            max_request_size=self.max_request_bytes,
+        )
         await self._producer.start()
         # no consumer group: the reply topic is ours alone, so no rebalance can take it away
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.brokers)
@@ -104,29 +139,41 @@ class KafkaRequester:
         """Send `event`; its answer, or a stream of chunks; 504 after `timeout` seconds."""
         if self._producer is None:
             raise ServiceUnavailableError("the gateway is not connected to Kafka yet")
-        correlation = uuid.uuid4().hex
+        correlation = f"{self._id_prefix}{next(self._ids):x}"
         event.reply = KafkaReply(self.reply_topic, correlation)
         waiter = self._waiters[correlation] = _Waiter()
         key, value, headers = encode(event)
+        # asyncio.timeout, not wait_for: no extra task per request on the hot path
         try:
             # a record the broker refuses (too large, no topic) fails this request at once
-            await asyncio.wait_for(
-                self._producer.send_and_wait(self.entry_topic, value, key=key, headers=headers),
-                timeout,
-            )
+            async with asyncio.timeout(timeout):
+                delivery = await self._producer.send(
+                    self.entry_topic, value, key=key, headers=headers
+                )
+                await delivery
+        except _TOO_LARGE as exc:
+            self._waiters.pop(correlation, None)
+            raise PayloadTooLargeError(
+                f"the request is too large for the Kafka broker ({len(value)} bytes): {exc!r}"
+            ) from exc
         except (KafkaError, TimeoutError) as exc:
             self._waiters.pop(correlation, None)
             raise ServiceUnavailableError(f"Kafka did not take the request: {exc!r}") from exc
+        except BaseException:
+            self._waiters.pop(correlation, None)
+            raise
         try:
-            status, body, streaming = await asyncio.wait_for(asyncio.shield(waiter.first), timeout)
+            async with asyncio.timeout(timeout):
+                status, body, streaming = await waiter.first
         except TimeoutError:
             self._waiters.pop(correlation, None)
+            self.timeouts += 1
             raise GatewayTimeoutError(
                 f"no reply within {timeout:g} s for event {event.id}"
             ) from None
         if not streaming:
             self._waiters.pop(correlation, None)
-            return Answer(status, body)
+            return Answer(status, body, headers=waiter.headers)
         return Answer(200, chunks=self._chunks(correlation, waiter, body, timeout))
 
     async def _chunks(
@@ -157,9 +204,13 @@ class KafkaRequester:
                 continue
             status = int(headers.get(H_STATUS, b"200"))
             try:
-                body = decode(record.key, record.value, record.headers).body
+                event = decode(record.key, record.value, record.headers)
+                body = event.body
             except Exception as exc:
                 body, status = {"error": f"bad reply record: {exc}"}, 500
+            else:
+                if isinstance(body, bytes) and event.headers:
+                    waiter.headers = _answer_headers(event.headers)
             end = H_END in headers
             if waiter.queue is None and (H_CHUNK in headers or end) and status < 300:
                 waiter.queue = asyncio.Queue()
@@ -175,3 +226,8 @@ class KafkaRequester:
                 waiter.queue.put_nowait((status, body, end))
             elif not waiter.first.done():
                 waiter.first.set_result((status, body, False))
+
+
+def _answer_headers(headers: dict[str, str]) -> dict[str, str]:
+    found = {k.lower(): v for k, v in headers.items()}
+    return {http: found[name] for name, http in _ANSWER_HEADERS.items() if name in found}

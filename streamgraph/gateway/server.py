@@ -10,6 +10,7 @@ not connected, 504 no reply in time, and the step's own status for step errors.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import orjson
@@ -20,6 +21,7 @@ from ..core.event import Event
 from ..engines.kafka.codec import travels
 from ..errors import HTTPError, PayloadTooLargeError, describe
 from ..settings import Settings
+from .metrics import install_metrics
 from .requester import Answer, KafkaRequester
 
 logger = logging.getLogger("streamgraph.gateway")
@@ -30,6 +32,8 @@ class Backend(Protocol):
     (`streamgraph.gateway.local.LocalBackend`); the HTTP surface is the same for both."""
 
     ready: bool
+    timeouts: int  # requests answered 504
+    late_replies: int  # answers that came after their request timed out
 
     async def start(self) -> None: ...
 
@@ -93,15 +97,34 @@ async def relay(request: web.Request) -> web.StreamResponse:
         if answer.status >= 300 and not isinstance(answer.body, dict):
             return web.json_response({"error": str(answer.body)}, status=answer.status)
         if isinstance(answer.body, bytes | bytearray):
-            return web.Response(body=bytes(answer.body), status=answer.status)
+            return web.Response(
+                body=bytes(answer.body), status=answer.status, headers=answer.headers
+            )
         if isinstance(answer.body, str):
             return web.Response(text=answer.body, status=answer.status)
         return web.json_response(answer.body, status=answer.status, dumps=_dumps)
+    return await _stream(request, answer.chunks)
+
+
+async def _stream(request: web.Request, chunks: AsyncIterator[Any]) -> web.StreamResponse:
+    """Relay chunks as they arrive. The first chunk sets the content type (text for strings,
+    JSON lines otherwise), and an error before it still gets its own status."""
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        first = b""
+    except Exception as exc:
+        return error_response(exc)
     response = web.StreamResponse(status=200)
+    if isinstance(first, str):
+        response.content_type, response.charset = "text/plain", "utf-8"
+    elif not isinstance(first, bytes | bytearray):
+        response.content_type = "application/x-ndjson"
     response.enable_chunked_encoding()
     await response.prepare(request)
     try:
-        async for chunk in answer.chunks:
+        await response.write(_encode_chunk(first))
+        async for chunk in chunks:
             await response.write(_encode_chunk(chunk))
     except Exception as exc:  # mid-stream: the status is sent already; end early and log
         logger.error("stream for %s ended early: %s", request.path, exc)
@@ -131,7 +154,7 @@ def bearer_auth(tokens: frozenset[str]) -> Any:
     return check
 
 
-def make_app(requester: Backend, settings: Settings) -> web.Application:
+def make_app(requester: Backend, settings: Settings, function: str) -> web.Application:
     """The aiohttp application; the requester is started and stopped with it."""
     tokens = frozenset(t.strip() for t in settings.gateway_tokens.split(",") if t.strip())
     app = web.Application(
@@ -147,6 +170,7 @@ def make_app(requester: Backend, settings: Settings) -> web.Application:
         await requester.stop()
 
     app.cleanup_ctx.append(lifecycle)
+    install_metrics(app, function, requester)  # GET /metrics
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_route("*", "/{tail:.*}", relay)
@@ -155,5 +179,10 @@ def make_app(requester: Backend, settings: Settings) -> web.Application:
 
 def gateway_app(function_name: str, settings: Settings) -> web.Application:
     """A gateway for `function_name`'s entry topic on `settings.brokers`."""
-    requester = KafkaRequester(settings.brokers, settings.topic(function_name, "in"))
-    return make_app(requester, settings)
+    requester = KafkaRequester(
+        settings.brokers,
+        settings.topic(function_name, "in"),
+        linger_ms=settings.producer_linger_ms,
+        max_request_bytes=settings.max_body_bytes,
+    )
+    return make_app(requester, settings, function_name)

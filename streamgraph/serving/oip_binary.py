@@ -22,6 +22,9 @@ from streamgraph.serving.oip import DATATYPES, json_data, numpy_dtype
 
 _LENGTH = struct.Struct("<I")
 
+# the HTTP header giving the JSON length of a binary body (lower case, as events carry it)
+HEADER_LENGTH = "inference-header-content-length"
+
 
 @dataclass(frozen=True, slots=True)
 class BinaryOutputs:
@@ -42,6 +45,9 @@ class BinaryOutputs:
     def requested(self) -> bool:
         """Whether any output may go binary, i.e. whether the binary response path is needed."""
         return self.default or bool(self.binary)
+
+
+NO_BINARY = BinaryOutputs()
 
 
 def requested_binary_outputs(request: Mapping[str, Any]) -> BinaryOutputs:
@@ -226,6 +232,8 @@ def _to_bytes(data: Any, datatype: str) -> bytes:
 
 
 __all__ = [
+    "HEADER_LENGTH",
+    "NO_BINARY",
     "BinaryOutputs",
     "build_binary_response",
     "deserialize_bytes",

@@ -248,7 +248,7 @@ class V2ModelServer:
                 raise ServiceUnavailableError(f"model {self.name} failed to load: {self.error}")
             raise ServiceUnavailableError(f"model {self.name} is not ready yet")
 
-    def _run(self, event: Event, body: Any, op: str) -> dict[str, Any]:
+    def _run(self, event: Event, body: Any, op: str) -> Any:
         """preprocess -> validate -> predict (or explain) -> postprocess, in the V2 envelope."""
         self._check_ready()
         if isinstance(body, bytes | bytearray):
@@ -258,6 +258,8 @@ class V2ModelServer:
                 f'the request body must be a JSON object with "inputs", got {type(body).__name__}'
             )
         tensors = oip.is_tensor_request(body)
+        # outputs the caller wants as binary data (the binary extension; tritonclient's default)
+        binary = oip_binary.requested_binary_outputs(body) if tensors else oip_binary.NO_BINARY
         request = body
         if tensors:
             decoded = oip.decode_inputs(body)
@@ -274,7 +276,8 @@ class V2ModelServer:
             request = self.validate(request, op)
             outputs = self.predict(request) if op == "infer" else self.explain(request)
             if tensors:
-                outputs = oip.encode_outputs(outputs, _output_names(body, outputs))
+                names = _output_names(body, outputs)
+                outputs = oip.encode_outputs(outputs, names, binary if binary.requested else False)
             elif isinstance(outputs, np.ndarray):
                 outputs = outputs.tolist()
             response = {
@@ -284,7 +287,10 @@ class V2ModelServer:
             }
             if self.version:
                 response["model_version"] = self.version
-            return self.postprocess(response)
+            response = self.postprocess(response)
+            if binary.requested:
+                return _binary_response(event, response, binary)
+            return response
         finally:
             if token is not None:
                 _REQUEST_PARAMS.reset(token)
@@ -303,11 +309,17 @@ def _output_names(body: dict[str, Any], outputs: Any) -> list[str] | None:
 
 
 def _binary_request(event: Event, body: bytes | bytearray) -> dict[str, Any]:
-    """A binary-extension body (JSON header + raw tensors); outputs still go back as JSON."""
+    """A binary-extension body (JSON header + raw tensors), parsed into a request.
+
+    The request's `Inference-Header-Content-Length` is taken off the event: from here on that
+    header on the event describes the answer (see `_binary_response`), never the request.
+    """
     length = next(
-        (v for k, v in event.headers.items() if k.lower() == "inference-header-content-length"),
+        (v for k, v in event.headers.items() if k.lower() == oip_binary.HEADER_LENGTH),
         None,
     )
+    if length is not None:
+        event.headers = _without_header_length(event.headers)
     if length is None:
         raise BadRequestError(
             "the request body is not JSON; a binary tensor request needs the "
@@ -320,6 +332,29 @@ def _binary_request(event: Event, body: bytes | bytearray) -> dict[str, Any]:
             f"Inference-Header-Content-Length: {length!r} is not an integer"
         ) from None
     return oip_binary.parse_binary_request(bytes(body), header_length)
+
+
+def _binary_response(
+    event: Event, response: dict[str, Any], binary: oip_binary.BinaryOutputs
+) -> dict[str, Any] | bytes:
+    """The answer as the binary extension's body; its JSON length goes on the event's headers.
+
+    Engines that answer over HTTP send that header as `Inference-Header-Content-Length` with the
+    bytes (on Kafka it travels in the reply record). When no output went binary, plain JSON.
+    """
+    raw, header_length = oip_binary.build_binary_response(response, binary)
+    if header_length == len(raw):
+        return response
+    event.headers = {
+        **_without_header_length(event.headers),
+        oip_binary.HEADER_LENGTH: str(header_length),
+    }
+    return raw
+
+
+def _without_header_length(headers: dict[str, str]) -> dict[str, str]:
+    # a new dict: event copies share their headers
+    return {k: v for k, v in headers.items() if k.lower() != oip_binary.HEADER_LENGTH}
 
 
 def as_event(event: Any) -> Event:

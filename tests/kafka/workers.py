@@ -27,6 +27,7 @@ class Worker:
         folder: Path,
         name: str,
         function: str | None = None,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.log_path = folder / f"{name}.log"
@@ -41,6 +42,7 @@ class Worker:
                 "-l",
                 "info",
                 *(["--function", function] if function else []),
+                *extra_args,
             ],
             cwd=folder,
             env=env,
@@ -97,9 +99,15 @@ class WorkerFactory:
         }
         self.workers: list[Worker] = []
 
-    def start(self, topology: str, ready: bool = True, function: str | None = None) -> Worker:
+    def start(
+        self,
+        topology: str,
+        ready: bool = True,
+        function: str | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> Worker:
         folder = self.folder / f"w{len(self.workers)}"
-        worker = Worker(topology, self.env, folder, "worker", function)
+        worker = Worker(topology, self.env, folder, "worker", function, extra_args)
         self.workers.append(worker)
         if ready:
             worker.wait_ready()

@@ -247,3 +247,36 @@ def test_model_server_step_with_input_and_result_paths() -> None:
     graph.to(Adder, name="adder", input_path="req", result_path="resp").respond()
     resp = fn.to_mock_server().test("/", {"req": {"inputs": [[2, 3]]}, "keep": 1})
     assert resp["keep"] == 1 and resp["resp"]["outputs"] == [5]
+
+
+def test_binary_outputs_when_asked_as_tritonclient_does(
+    iris_path: tuple[str, LogisticRegression],
+) -> None:
+    """tritonclient's defaults: binary inputs in, binary outputs back, the JSON length on the
+    event's headers (an HTTP front sends it as Inference-Header-Content-Length)."""
+    import tritonclient.http as triton
+
+    path, model = iris_path
+    server = SklearnModelServer(name="iris", model_path=path)
+    server.post_init()
+    rows = X[:4].astype(np.float32)
+    tensor = triton.InferInput("x", list(rows.shape), "FP32")
+    tensor.set_data_from_numpy(rows)
+    body, json_length = triton.InferenceServerClient.generate_request_body([tensor])
+    event = sg.Event(body, path="/v2/models/iris/infer", method="POST")
+    event.headers = {"Inference-Header-Content-Length": str(json_length)}
+    answer = server.do_event(event)
+    assert isinstance(answer, bytes)
+    assert list(event.headers) == ["inference-header-content-length"]  # the request's is gone
+    length = int(event.headers["inference-header-content-length"])
+    assert length < len(answer)
+    result = triton.InferResult.from_response_body(answer, header_length=length)
+    np.testing.assert_array_equal(result.as_numpy("output0"), model.predict(rows))
+    # a binary request that asks for JSON outputs gets JSON, and no length header
+    wanted = triton.InferRequestedOutput("output0", binary_data=False)
+    body, json_length = triton.InferenceServerClient.generate_request_body([tensor], [wanted])
+    event = sg.Event(body, path="/v2/models/iris/infer", method="POST")
+    event.headers = {"Inference-Header-Content-Length": str(json_length)}
+    answer = server.do_event(event)
+    assert answer["outputs"][0]["data"] == model.predict(rows).tolist()
+    assert event.headers == {}

@@ -51,8 +51,9 @@ def test_chunks_reach_the_guides_client_as_they_are_produced(kafka_broker: Any) 
     finally:
         server.close()
     assert resp.headers.get("Transfer-Encoding") == "chunked"
-    # the gateway sends no charset (see the report), so requests hands over bytes here
-    text = "".join(c.decode() if isinstance(c, bytes) else c for c in received)
+    assert resp.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert all(isinstance(c, str) for c in received)  # decode_unicode works: a charset is sent
+    text = "".join(received)
     assert text == "".join(f"chunk {i}: processed 'hello'\n" for i in range(5))
     produced = RecordingStreamingStep.produced_at
     assert len(produced) == 5

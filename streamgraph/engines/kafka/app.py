@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from time import perf_counter
 from typing import Any
 
 import faust
@@ -26,6 +27,7 @@ from ...errors import StreamgraphError
 from ...settings import Settings
 from .codec import H_ORIGIN_TOPIC, RecordError, decode, encode
 from .executor import Emission, StepExecutor
+from .metrics import StepStats
 from .state import ExpiringState
 from .topology import Topology, build_topology
 
@@ -84,6 +86,7 @@ class KafkaGraph:
         # a child function's worker has its own entry, output and dead-letter topics
         self.topology: Topology = build_topology(self.plan, name, settings, queue_prefix)
         self.counters = Counters()
+        self.step_stats = StepStats()  # per-step runs and time, for `metrics.WorkerCollector`
         self.app = faust.App(
             app_id or f"{settings.topic_prefix}.{name}",
             broker=[f"kafka://{b.strip()}" for b in settings.brokers.split(",") if b.strip()],
@@ -177,11 +180,13 @@ class KafkaGraph:
                 if event is None:
                     continue
                 self.counters.in_flight += 1
+                started = perf_counter()
                 try:
                     sent = await self.executor.run(name, event)
                 except Exception as exc:  # the executor routes step errors; this is a bug
                     logger.exception("step %s crashed on event %s", name, event.id)
                     sent = [await self.executor.dead_letter(event, f"internal error: {exc}", name)]
+                self.step_stats.record(name, perf_counter() - started, event)
                 self._ack_when_delivered(manual, [record], sent)
 
         agent.__name__ = f"step_{name}"

@@ -120,7 +120,8 @@ def encode(event: Event, status: int | None = None) -> tuple[bytes, bytes, Heade
     headers.append((H_WORKER, _WORKER))
     for name, text in (event.headers or {}).items():
         if travels(name):
-            headers.append((name, text.encode()))
+            # str(): aiohttp's header names are `istr`, which aiokafka's C encoder refuses
+            headers.append((str(name), text.encode()))
     return event.id.encode(), value, headers
 
 

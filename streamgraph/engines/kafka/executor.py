@@ -60,6 +60,7 @@ class StepExecutor:
         self._linear = len(plan.starts) == 1 and all(
             len(s.outlets) <= 1 for s in plan.steps.values()
         )
+        self.failures: dict[str, int] = {}  # step errors per step, for the worker's metrics
 
     async def run(self, name: str, event: Event) -> list[Awaitable[Any]]:
         """Run step `name` on `event`; returns the delivery futures of what it sent."""
@@ -161,6 +162,7 @@ class StepExecutor:
     async def _failed(
         self, step: StepRuntime, event: Event, exc: Exception, sent: list[Awaitable[Any]]
     ) -> None:
+        self.failures[step.name] = self.failures.get(step.name, 0) + 1
         target = step.error_target
         if target is not None and target in self.topology.step_topics:
             step.fail(event, exc)

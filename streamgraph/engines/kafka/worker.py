@@ -15,6 +15,7 @@ from typing import Any
 from ...errors import StreamgraphError
 from ...settings import Settings
 from .app import build_app
+from .metrics import serve_metrics, worker_registry
 
 
 def load_topology(module_name: str) -> Any:
@@ -40,8 +41,13 @@ def run_worker(
     function: str | None = None,
     loglevel: str = "info",
     web_port: int | None = None,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
 ) -> None:
-    """Start a Faust worker for the module's function (or its child `function`) and block."""
+    """Start a Faust worker for the module's function (or its child `function`) and block.
+
+    With `metrics_port`, Prometheus metrics are served on http://metrics_host:metrics_port/.
+    """
     from ...locate import load_function
 
     serving = load_function(module_name)
@@ -53,6 +59,9 @@ def run_worker(
         )
     settings = Settings()
     app = build_app(serving, settings, current_function=current)
+    if metrics_port:
+        graph = app.streamgraph  # type: ignore[attr-defined]
+        serve_metrics(worker_registry(graph), metrics_port, metrics_host)
     argv = ["streamgraph-worker", "worker", "-l", loglevel]
     if web_port:
         argv += ["--web-port", str(web_port)]

@@ -1,0 +1,198 @@
+"""Prometheus metrics of a Kafka worker, read from the graph's counters at scrape time.
+
+The hot path only bumps plain numbers: `StepStats.record` once per step run (a bisect and a few
+dict updates) and the executor's per-step failure count. Everything else — records in and out
+per topic, dead letters, in flight, consumer lag per partition — is read when Prometheus
+scrapes, by `WorkerCollector`, from what the agents count anyway and from Faust's consumer.
+
+    registry = worker_registry(graph)                 # a CollectorRegistry of its own
+    serve_metrics(registry, port=9108)                # `streamgraph worker --metrics-port`
+"""
+
+from __future__ import annotations
+
+import logging
+from bisect import bisect_left
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
+from prometheus_client.registry import Collector
+
+logger = logging.getLogger("streamgraph.kafka.metrics")
+
+# step run time buckets (seconds): from a cheap map step to a slow model call
+BUCKETS: tuple[float, ...] = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025)
+BUCKETS += (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class _Timing:
+    __slots__ = ("counts", "loops", "runs", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(BUCKETS) + 1)  # the last one is +Inf
+        self.total = 0.0
+        self.runs = 0
+        self.loops = 0
+
+
+class StepStats:
+    """Per step: runs, run time histogram, and loop iterations (visits after the first)."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, _Timing] = {}
+
+    def record(self, step: str, seconds: float, event: Any = None) -> None:
+        timing = self.steps.get(step)
+        if timing is None:
+            timing = self.steps[step] = _Timing()
+        timing.counts[bisect_left(BUCKETS, seconds)] += 1
+        timing.total += seconds
+        timing.runs += 1
+        visits = getattr(event, "visits", None)
+        if visits and visits.get(step, 0) > 1:  # it came back through a cycle
+            timing.loops += 1
+
+
+class WorkerCollector(Collector):
+    """Reads a `KafkaGraph`'s counters, step stats and consumer offsets when scraped."""
+
+    def __init__(self, graph: Any) -> None:
+        self.graph = graph
+        self.function = graph.topology.function
+
+    def collect(self) -> Iterator[Any]:
+        graph, fn = self.graph, self.function
+        counters = graph.counters
+        yield from self._steps(graph.step_stats, dict(graph.executor.failures))
+        consumed = CounterMetricFamily(
+            "streamgraph_records_consumed", "Records read per topic", labels=["function", "topic"]
+        )
+        for topic, count in list(counters.consumed.items()):
+            consumed.add_metric([fn, topic], count)
+        yield consumed
+        produced = CounterMetricFamily(
+            "streamgraph_records_produced",
+            "Records sent per topic (replies and dead letters included)",
+            labels=["function", "topic"],
+        )
+        for topic, count in list(counters.produced.items()):
+            produced.add_metric([fn, topic], count)
+        yield produced
+        dead = CounterMetricFamily(
+            "streamgraph_dead_letters",
+            "Records sent to the dead-letter topic (unreadable, or failed with no handler)",
+            labels=["function"],
+        )
+        dead.add_metric([fn], counters.produced.get(graph.topology.dlq, 0))
+        yield dead
+        errors = CounterMetricFamily(
+            "streamgraph_delivery_errors",
+            "Outputs the broker did not take (their inputs stay unacked for redelivery)",
+            labels=["function"],
+        )
+        errors.add_metric([fn], counters.errors)
+        yield errors
+        in_flight = GaugeMetricFamily(
+            "streamgraph_in_flight", "Events taken but not yet acked", labels=["function"]
+        )
+        in_flight.add_metric([fn], counters.in_flight)
+        yield in_flight
+        yield from self._lag()
+
+    def _steps(self, stats: StepStats, failures: dict[str, int]) -> Iterator[Any]:
+        fn = self.function
+        labels = ["function", "step"]
+        events = CounterMetricFamily("streamgraph_step_events", "Step runs", labels=labels)
+        errors = CounterMetricFamily(
+            "streamgraph_step_errors", "Step runs that raised", labels=labels
+        )
+        loops = CounterMetricFamily(
+            "streamgraph_loop_iterations",
+            "Visits of a step by an event that came back through a cycle",
+            labels=labels,
+        )
+        latency = HistogramMetricFamily(
+            "streamgraph_step_seconds", "Time to run a step on one event", labels=labels
+        )
+        for step in self.graph.plan.steps:
+            timing = stats.steps.get(step) or _Timing()
+            events.add_metric([fn, step], timing.runs)
+            errors.add_metric([fn, step], failures.get(step, 0))
+            loops.add_metric([fn, step], timing.loops)
+            cumulative, buckets = 0, []
+            for bound, count in zip((*BUCKETS, float("inf")), list(timing.counts), strict=True):
+                cumulative += count
+                buckets.append((_bound(bound), cumulative))
+            latency.add_metric([fn, step], buckets, timing.total)
+        yield from (events, errors, loops, latency)
+
+    def _lag(self) -> Iterator[Any]:
+        """Per assigned partition: highwater minus the committed offset (else the position)."""
+        labels = ["function", "topic", "partition"]
+        lag = GaugeMetricFamily(
+            "streamgraph_consumer_lag",
+            "Records not yet processed: highwater - committed offset (or read position)",
+            labels=labels,
+        )
+        highwater = GaugeMetricFamily(
+            "streamgraph_consumer_highwater", "Offset of the next record produced", labels=labels
+        )
+        consumer = getattr(self.graph.app, "_consumer", None)  # never create one for a scrape
+        for tp, high, done in _offsets(consumer):
+            key = [self.function, tp.topic, str(tp.partition)]
+            highwater.add_metric(key, high)
+            if done is not None:
+                lag.add_metric(key, max(high - done, 0))
+        yield lag
+        yield highwater
+
+
+def _offsets(consumer: Any) -> Iterator[tuple[Any, int, int | None]]:
+    """(partition, highwater, committed-or-read offset) for each assigned partition known."""
+    if consumer is None:
+        return
+    try:
+        assigned = list(consumer.assignment())
+    except Exception:  # not started yet, or rebalancing
+        return
+    committed = getattr(consumer, "_committed_offset", {})
+    read = getattr(consumer, "_read_offset", {})
+    for tp in assigned:
+        try:
+            high = consumer.highwater(tp)
+        except Exception:  # no fetch for it yet / no longer assigned
+            continue
+        if high is None:
+            continue
+        done = committed.get(tp)
+        if done is None:
+            last = read.get(tp)
+            done = None if last is None else last + 1
+        yield tp, int(high), done
+
+
+def _bound(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else repr(bound)
+
+
+def worker_registry(graph: Any) -> CollectorRegistry:
+    """A registry of its own (not the global one) holding the worker's collector."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(WorkerCollector(graph))
+    return registry
+
+
+def serve_metrics(registry: CollectorRegistry, port: int, host: str = "127.0.0.1") -> Any:
+    """Serve `/metrics` on a daemon thread (scrapes never wait on the worker's event loop)."""
+    server = start_http_server(port, addr=host, registry=registry)
+    logger.info("metrics on http://%s:%d/metrics", host, port)
+    return server
+
+
+__all__ = ["BUCKETS", "StepStats", "WorkerCollector", "serve_metrics", "worker_registry"]
