@@ -53,6 +53,8 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+MISSING_TOPIC_RECHECK = 1.0  # seconds
+
 _TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
 
 _EMPTY = object()  # a stream that ended before its first chunk
@@ -98,6 +100,11 @@ class KafkaRequester:
         self.late_replies = 0
         self.timeouts = 0
         self.ready = False
+        # whether the entry topic exists (a worker creates it); a missing one is re-checked
+        # at most once per MISSING_TOPIC_RECHECK seconds
+        self._entry_exists = False
+        self._entry_checked_at = -MISSING_TOPIC_RECHECK
+        self._entry_check = asyncio.Lock()
 
     async def start(self) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.brokers)
@@ -139,6 +146,8 @@ class KafkaRequester:
         """Send `event`; its answer, or a stream of chunks; 504 after `timeout` seconds."""
         if self._producer is None:
             raise ServiceUnavailableError("the gateway is not connected to Kafka yet")
+        if not self._entry_exists:
+            await self._check_entry_topic()
         correlation = f"{self._id_prefix}{next(self._ids):x}"
         event.reply = KafkaReply(self.reply_topic, correlation)
         waiter = self._waiters[correlation] = _Waiter()
@@ -175,6 +184,24 @@ class KafkaRequester:
             self._waiters.pop(correlation, None)
             return Answer(status, body, headers=waiter.headers)
         return Answer(200, chunks=self._chunks(correlation, waiter, body, timeout))
+
+    async def _check_entry_topic(self) -> None:
+        """503 at once when the entry topic is missing, rather than a send that waits for it.
+
+        (A full metadata fetch never creates a topic, even on brokers that auto-create.)
+        """
+        assert self._producer is not None
+        async with self._entry_check:  # concurrent first requests share one metadata fetch
+            now = asyncio.get_running_loop().time()
+            if not self._entry_exists and now - self._entry_checked_at >= MISSING_TOPIC_RECHECK:
+                cluster = await self._producer.client.fetch_all_metadata()
+                self._entry_exists = self.entry_topic in cluster.topics()
+                self._entry_checked_at = now
+        if not self._entry_exists:
+            raise ServiceUnavailableError(
+                f"topic {self.entry_topic} does not exist on {self.brokers}: start a worker "
+                "of this function (it creates its topics)"
+            )
 
     async def _chunks(
         self, correlation: str, waiter: _Waiter, first: Any, timeout: float

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 import streamgraph as sg
 from streamgraph.gateway import gateway_app
@@ -92,8 +93,15 @@ async def test_no_reply_in_time_is_a_504(kafka_broker: Any) -> None:
     fn = sg.new_function("gw-slow", namespace=NAMES)
     fn.set_topology("flow").to(name="d", handler="double").respond()
     server, client = await _client(fn, kafka_broker)
-    # a gateway for a function nobody serves: the request waits, then times out
+    # a gateway for a function whose entry topic exists but whose worker is down: the
+    # request waits, then times out
     other = server.settings.model_copy(update={"request_timeout_seconds": 1.0})
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(other.topic("nobody", "in"), 1, 1)])
+    finally:
+        await admin.close()
     lonely = TestClient(TestServer(gateway_app("nobody", other)))
     await lonely.start_server()
     try:

@@ -76,3 +76,33 @@ async def test_gateway_instances_each_get_only_their_own_replies(kafka_broker: A
         for client in clients:
             await client.close()
         server.close()
+
+
+async def test_a_missing_entry_topic_fails_at_once_and_is_not_created(kafka_broker: Any) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from streamgraph.settings import Settings
+
+    settings = Settings(
+        brokers=kafka_broker.bootstrap_servers,
+        topic_prefix=f"missing{time.monotonic_ns()}",
+        request_timeout_seconds=20.0,
+    )
+    client = TestClient(TestServer(gateway_app("nobody-runs-me", settings)))
+    await client.start_server()
+    try:
+        started = time.monotonic()
+        resp = await client.post("/", json={"x": 1})
+        waited = time.monotonic() - started
+        assert resp.status == 503
+        error = (await resp.json())["error"]
+        assert settings.topic("nobody-runs-me", "in") in error and "does not exist" in error
+        assert waited < settings.request_timeout_seconds / 2  # failed, not timed out
+    finally:
+        await client.close()
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap_servers)
+    await admin.start()
+    try:
+        assert settings.topic("nobody-runs-me", "in") not in await admin.list_topics()
+    finally:
+        await admin.close()
