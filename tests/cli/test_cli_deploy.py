@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import pid_alive
+from cli_support import pid_alive
 
 import streamgraph as sg
 from streamgraph.deploy import Deployment

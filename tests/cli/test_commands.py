@@ -10,9 +10,10 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
-from conftest import expected_cyclic_answers, same_answer, streamgraph
+from cli_support import expected_cyclic_answers, same_answer, streamgraph
 
 import topologies.cyclic
+from streamgraph.commands.demo import demo_requests
 from streamgraph.engines.kafka.app import KafkaGraph
 from streamgraph.settings import Settings
 
@@ -90,7 +91,8 @@ def test_topics_creates_and_lists_the_topology_topics(kafka_env: dict[str, str])
 
 @pytest.mark.kafka
 def test_send_prints_an_answer_per_json_line(kafka_env: dict[str, str], cyclic_worker: Any) -> None:
-    lines = "\n".join(orjson.dumps(b).decode() for b in topologies.cyclic.DEMO_REQUESTS)
+    bodies = [r.body for r in demo_requests(topologies.cyclic)]
+    lines = "\n".join(orjson.dumps(b).decode() for b in bodies)
     out = _cli("send", "topologies.cyclic", env=kafka_env, stdin=lines + "\n\n")
     answers = [orjson.loads(line) for line in out.splitlines()]
     by_line = {a["line"]: (a["status"], same_answer(a["answer"])) for a in answers}

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import (
+from cli_support import (
     expected_cyclic_answers,
     pid_alive,
     printed_answers,
