@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once",
         description="at_least_once commits an offset only after the outputs it caused were "
-        "acknowledged; exactly_once uses Kafka transactions (slower: a commit per batch).",
+        "acknowledged (after a crash an event may be processed twice). exactly_once is refused: "
+        "faust-streaming 0.15 writes the output, reply and dead-letter topics outside its "
+        "transactions, so a crash still duplicates results (tests/kafka/test_exactly_once.py).",
     )
     producer_linger_ms: int = Field(
         0,

@@ -64,8 +64,12 @@ class KafkaGraph:
     ) -> None:
         if settings.processing_guarantee == "exactly_once":
             raise StreamgraphError(
-                "processing_guarantee='exactly_once' is not supported yet: streamgraph runs "
-                "at-least-once (every event processed, possibly twice after a crash)"
+                "processing_guarantee='exactly_once' is not supported: faust-streaming 0.15 "
+                "writes records to topics the worker does not consume (output, reply and "
+                "dead-letter topics) outside any transaction, and commits an input's offset in "
+                "another transaction than its outputs, so a crash still duplicates results "
+                "(tests/kafka/test_exactly_once.py). streamgraph runs at-least-once: every "
+                "event is processed, possibly twice after a crash"
             )
         graph = function.spec.graph
         if graph is None:
