@@ -26,6 +26,7 @@ from ...errors import StreamgraphError
 from ...settings import Settings
 from .codec import H_ORIGIN_TOPIC, RecordError, decode, encode
 from .executor import Emission, StepExecutor
+from .expiry import add_state_expiry
 from .state import ExpiringState
 from .topology import Topology, build_topology
 
@@ -41,6 +42,7 @@ class Counters:
         self.dead_letters = 0
         self.errors = 0
         self.in_flight = 0
+        self.expired = 0  # incomplete Merge/Collector entries deleted by the expiry timer
 
     def quiet(self, topics: list[str]) -> bool:
         """Nothing in flight and every record produced to `topics` here was consumed here."""
@@ -110,6 +112,7 @@ class KafkaGraph:
         self.executor = StepExecutor(self.plan, self.topology, self._send, self._state)
         for step_name in self.plan.steps:
             self._add_agent(step_name)
+        add_state_expiry(self, self._tables)
 
     # -- wiring ---------------------------------------------------------------------------------
     def _add_agent(self, name: str) -> None:
