@@ -25,14 +25,22 @@ main.add_command(kafka)
 @click.option("--function", "function", default=None, help="Run this child function's steps.")
 @click.option("-l", "--loglevel", default="info", show_default=True, help="Worker log level.")
 @click.option("--web-port", type=int, default=None, help="Serve Faust's web views on this port.")
-def worker(topology: str, function: str | None, loglevel: str, web_port: int | None) -> None:
+@click.option(
+    "--model",
+    "model",
+    default=None,
+    help="Serve this dedicated_process shared model (a model worker) instead of the steps.",
+)
+def worker(
+    topology: str, function: str | None, loglevel: str, web_port: int | None, model: str | None
+) -> None:
     """Run TOPOLOGY's function (e.g. topologies.cyclic) as a Faust worker on Kafka.
 
     The broker comes from STREAMGRAPH_BROKERS (default 127.0.0.1:9092).
     """
     from streamgraph.engines.kafka.worker import run_worker
 
-    run_worker(topology, function=function, loglevel=loglevel, web_port=web_port)
+    run_worker(topology, function=function, loglevel=loglevel, web_port=web_port, model=model)
 
 
 __all__ = ["main"]

@@ -55,6 +55,15 @@ class Settings(BaseSettings):
         gt=0,
         description="How long Merge and Collector keep an incomplete entry before dropping it.",
     )
+    dedicated_model_workers: bool = Field(
+        True,
+        description="On Kafka workers, shared models with execution_mechanism="
+        "'dedicated_process' run in their own model worker processes (`streamgraph worker "
+        "MODULE --model NAME`), reached through the topic <prefix>.<function>.model.<name>.req: "
+        "loaded once for all step workers, at the cost of a Kafka round trip per call (each "
+        "call waits up to request_timeout_seconds). false: each step worker loads the model in "
+        "a local process of its own.",
+    )
     request_timeout_seconds: float = Field(
         30.0,
         gt=0,

@@ -27,6 +27,7 @@ from ...settings import Settings
 from .codec import H_ORIGIN_TOPIC, RecordError, decode, encode
 from .executor import Emission, StepExecutor
 from .expiry import add_state_expiry
+from .remote_model import RemoteModels
 from .state import ExpiringState
 from .topology import Topology, build_topology
 
@@ -62,6 +63,7 @@ class KafkaGraph:
         namespace: dict[str, Any] | None = None,
         app_id: str | None = None,
         queue_prefix: str = "",
+        model_workers: bool = False,
         **app_options: Any,
     ) -> None:
         if settings.processing_guarantee == "exactly_once":
@@ -84,6 +86,8 @@ class KafkaGraph:
         self.context = GraphContext(
             parameters=function.spec.parameters, current_function=name or "", is_mock=False
         )
+        if model_workers:  # dedicated_process shared models answer from model worker processes
+            self.context.remote_models = RemoteModels(settings, function.name)
         self.plan: Plan = compile_graph(
             graph, function.namespace(namespace), self.context, current_function
         )
@@ -307,6 +311,13 @@ def build_app(
     namespace: dict[str, Any] | None = None,
 ) -> faust.App:
     """The Faust app for `function` (its parent steps; `current_function` names a child)."""
-    graph = KafkaGraph(function, settings or Settings(), current_function, namespace)
+    settings = settings or Settings()
+    graph = KafkaGraph(
+        function,
+        settings,
+        current_function,
+        namespace,
+        model_workers=settings.dedicated_model_workers,
+    )
     graph.app.streamgraph = graph  # type: ignore[attr-defined]
     return graph.app

@@ -14,6 +14,7 @@ from typing import Any
 from ...errors import StreamgraphError
 from ...settings import Settings
 from .app import build_app
+from .model_worker import run_model_worker
 
 
 def load_topology(module_name: str) -> Any:
@@ -39,10 +40,17 @@ def run_worker(
     function: str | None = None,
     loglevel: str = "info",
     web_port: int | None = None,
+    model: str | None = None,
 ) -> None:
-    """Start a Faust worker for the module's function (or its child `function`) and block."""
+    """Start a Faust worker for the module's function (or its child `function`) and block.
+
+    With `model`, start the model worker of that shared model instead (`model_worker.py`).
+    """
     module = load_topology(module_name)
     serving = topology_function(module)
+    if model:
+        run_model_worker(serving, model, loglevel)
+        return
     current = None if function in (None, "", serving.name) else function
     if current is not None and current not in serving.child_functions:
         names = ", ".join(sorted(serving.child_functions)) or "none"
