@@ -53,7 +53,9 @@ class Settings(BaseSettings):
     merge_ttl_seconds: float = Field(
         300.0,
         gt=0,
-        description="How long Merge and Collector keep an incomplete entry before dropping it.",
+        description="How long Merge and Collector keep an incomplete entry: reads ignore it "
+        "after this, and a timer deletes it (with a changelog tombstone) within a quarter of it "
+        "(0.5 s to 60 s) more. Shorter frees memory sooner but drops slower branches.",
     )
     dedicated_model_workers: bool = Field(
         True,
