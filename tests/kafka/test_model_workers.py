@@ -21,6 +21,7 @@ from workers import Worker, WorkerFactory, body, collect, produce
 import streamgraph as sg
 from streamgraph.engines.kafka import dedicated_models
 from streamgraph.engines.kafka.model_worker import ModelService
+from streamgraph.engines.kafka.remote_model import decode_error, encode_error
 from streamgraph.errors import StreamgraphError
 from streamgraph.settings import Settings
 
@@ -86,3 +87,15 @@ def test_requests_go_through_the_model_worker_and_survive_its_restart(
     requests = factory.topic("models", "model.doubler.req")
     assert len(asyncio.run(collect(factory.brokers, requests, total, 60))) >= total
     assert not asyncio.run(collect(factory.brokers, factory.topic("models", "dlq"), 1, 3))
+
+
+def test_a_model_error_comes_back_as_its_own_class() -> None:
+    try:
+        raise KeyError("n")
+    except KeyError as exc:
+        reply = orjson.loads(orjson.dumps(encode_error(exc)))
+    rebuilt = decode_error(reply, "the model worker")
+    assert isinstance(rebuilt, KeyError)
+    assert "Raised in the model worker" in "".join(rebuilt.__notes__)
+    odd = {"ok": False, "type": ["nowhere", "Gone"], "message": "lost", "traceback": ""}
+    assert str(decode_error(odd, "x")) == "Gone: lost"
