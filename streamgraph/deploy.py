@@ -54,13 +54,14 @@ class Child:
 
 
 def dedicated_model_commands(function: Any, reference: str) -> list[tuple[str, list[str]]]:
-    """HOOK: the extra `streamgraph worker` commands for dedicated model processes.
+    """One model worker (`streamgraph worker REF --model NAME`) per shared model of `function`
+    whose execution mechanism is dedicated_process; the step workers reach it over Kafka."""
+    from .engines.kafka.remote_model import dedicated_models
 
-    Empty for now: `dedicated_models(function) -> list[str]` and the worker option that serves
-    one model are being added separately; when they land, return one (name, argv) per model
-    here (argv from `worker_argv`), and `run` and `deploy()` start them with the workers.
-    """
-    return []
+    return [
+        (f"model-{name}", [*worker_argv(reference), "--model", name])
+        for name in dedicated_models(function)
+    ]
 
 
 def worker_argv(reference: str, function: str | None = None) -> list[str]:

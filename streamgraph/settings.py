@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once",
         description="at_least_once commits an offset only after the outputs it caused were "
-        "acknowledged; exactly_once uses Kafka transactions (slower: a commit per batch).",
+        "acknowledged (after a crash an event may be processed twice). exactly_once is refused: "
+        "faust-streaming 0.15 writes the output, reply and dead-letter topics outside its "
+        "transactions, so a crash still duplicates results (tests/kafka/test_exactly_once.py).",
     )
     producer_linger_ms: int = Field(
         0,
@@ -51,7 +53,18 @@ class Settings(BaseSettings):
     merge_ttl_seconds: float = Field(
         300.0,
         gt=0,
-        description="How long Merge and Collector keep an incomplete entry before dropping it.",
+        description="How long Merge and Collector keep an incomplete entry: reads ignore it "
+        "after this, and a timer deletes it (with a changelog tombstone) within a quarter of it "
+        "(0.5 s to 60 s) more. Shorter frees memory sooner but drops slower branches.",
+    )
+    dedicated_model_workers: bool = Field(
+        True,
+        description="On Kafka workers, shared models with execution_mechanism="
+        "'dedicated_process' run in their own model worker processes (`streamgraph worker "
+        "MODULE --model NAME`), reached through the topic <prefix>.<function>.model.<name>.req: "
+        "loaded once for all step workers, at the cost of a Kafka round trip per call (each "
+        "call waits up to request_timeout_seconds). false: each step worker loads the model in "
+        "a local process of its own.",
     )
     request_timeout_seconds: float = Field(
         30.0,

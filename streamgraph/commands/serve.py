@@ -16,6 +16,12 @@ from .common import brokers_option, load, pick_function, settings_for, topology_
     "--metrics-port", type=int, default=None, help="Serve Prometheus /metrics on this port."
 )
 @click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Metrics address.")
+@click.option(
+    "--model",
+    "model",
+    default=None,
+    help="Serve this dedicated_process shared model (a model worker) instead of the steps.",
+)
 def worker(
     topology: str,
     function: str | None,
@@ -23,6 +29,7 @@ def worker(
     web_port: int | None,
     metrics_port: int | None,
     metrics_host: str,
+    model: str | None,
 ) -> None:
     """Run TOPOLOGY's function (such as topologies.cyclic) as a Faust worker on Kafka.
 
@@ -37,6 +44,7 @@ def worker(
         web_port=web_port,
         metrics_port=metrics_port,
         metrics_host=metrics_host,
+        model=model,
     )
 
 

@@ -127,6 +127,7 @@ def _shared_models(
     from ..serving.shared import SharedModelRegistry  # only graphs with shared models pay for it
 
     registry = SharedModelRegistry.from_specs(flow.shared_models)
+    registry.remote = context.remote_models
     for runner in runners:
         runner.check_proxies(registry)
     registry.load_all(namespace)

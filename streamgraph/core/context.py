@@ -27,6 +27,8 @@ class GraphContext:
         self.root: Any = None
         # filled by the engine: name -> shared model runnable, and the endpoint registry
         self.shared_models: Any = None
+        # an engine's factory for shared models served outside this process (see shared.py)
+        self.remote_models: Any = None
         self.endpoints: Any = None
         self.streaming = False
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import GraphError
@@ -45,6 +45,9 @@ class SharedModelRegistry:
         self._runnables: dict[str, Runnable] = {}
         self.pools = pools
         self._lock = threading.Lock()
+        # set by an engine that serves some models elsewhere (Kafka: model worker processes):
+        # spec -> the runnable reaching it, or None to load the model here
+        self.remote: Callable[[ModelSpec], Runnable | None] | None = None
 
     @classmethod
     def from_specs(cls, specs: dict[str, dict[str, Any]]) -> SharedModelRegistry:
@@ -157,7 +160,8 @@ class SharedModelRegistry:
             started: dict[str, Runnable] = {}
             try:
                 for name, spec in todo.items():
-                    runnable: Runnable = make_runnable(
+                    remote = self.remote(spec) if self.remote is not None else None
+                    runnable: Runnable = remote or make_runnable(
                         spec.build(namespace), spec.execution_mechanism, self.pools
                     )
                     runnable.start()  # start every process first, then wait for all

@@ -50,7 +50,7 @@ def test_a_topology_module_exposes_a_faust_app() -> None:
 
 
 def test_exactly_once_is_refused_with_a_clear_error() -> None:
-    with pytest.raises(StreamgraphError, match="exactly_once' is not supported yet"):
+    with pytest.raises(StreamgraphError, match="exactly_once' is not supported"):
         KafkaGraph(_function(), Settings(processing_guarantee="exactly_once"))
 
 

@@ -28,12 +28,15 @@ class Worker:
         name: str,
         function: str | None = None,
         extra_args: tuple[str, ...] = (),
+        argv: list[str] | None = None,
     ) -> None:
+        """`argv` replaces the `streamgraph worker` command line (e.g. a plain Faust worker)."""
         folder.mkdir(parents=True, exist_ok=True)
         self.log_path = folder / f"{name}.log"
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [
+            argv
+            or [
                 sys.executable,
                 "-m",
                 "streamgraph.cli",
@@ -105,9 +108,12 @@ class WorkerFactory:
         ready: bool = True,
         function: str | None = None,
         extra_args: tuple[str, ...] = (),
+        argv: list[str] | None = None,
     ) -> Worker:
         folder = self.folder / f"w{len(self.workers)}"
-        worker = Worker(topology, self.env, folder, "worker", function, extra_args)
+        worker = Worker(
+            topology, self.env, folder, "worker", function, extra_args=extra_args, argv=argv
+        )
         self.workers.append(worker)
         if ready:
             worker.wait_ready()
@@ -145,11 +151,20 @@ async def produce(
 
 
 async def collect(
-    brokers: str, topic: str, want: int, timeout: float, key_of: Any = None
+    brokers: str,
+    topic: str,
+    want: int,
+    timeout: float,
+    key_of: Any = None,
+    isolation_level: str = "read_uncommitted",
 ) -> list[Any]:
     """Read `topic` from the start until `want` records (or distinct keys) or the timeout."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=brokers, auto_offset_reset="earliest", enable_auto_commit=False
+        topic,
+        bootstrap_servers=brokers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level=isolation_level,
     )
     await consumer.start()
     records: list[Any] = []

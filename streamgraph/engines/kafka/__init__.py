@@ -6,5 +6,6 @@ names) and `harness.py` (running the agents in process for tests).
 """
 
 from .app import KafkaGraph, build_app
+from .remote_model import dedicated_models
 
-__all__ = ["KafkaGraph", "build_app"]
+__all__ = ["KafkaGraph", "build_app", "dedicated_models"]

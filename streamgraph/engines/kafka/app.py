@@ -27,7 +27,9 @@ from ...errors import StreamgraphError
 from ...settings import Settings
 from .codec import H_ORIGIN_TOPIC, RecordError, decode, encode
 from .executor import Emission, StepExecutor
+from .expiry import add_state_expiry
 from .metrics import StepStats
+from .remote_model import RemoteModels
 from .state import ExpiringState
 from .topology import Topology, build_topology
 
@@ -43,6 +45,7 @@ class Counters:
         self.dead_letters = 0
         self.errors = 0
         self.in_flight = 0
+        self.expired = 0  # incomplete Merge/Collector entries deleted by the expiry timer
 
     def quiet(self, topics: list[str]) -> bool:
         """Nothing in flight and every record produced to `topics` here was consumed here."""
@@ -62,12 +65,17 @@ class KafkaGraph:
         namespace: dict[str, Any] | None = None,
         app_id: str | None = None,
         queue_prefix: str = "",
+        model_workers: bool = False,
         **app_options: Any,
     ) -> None:
         if settings.processing_guarantee == "exactly_once":
             raise StreamgraphError(
-                "processing_guarantee='exactly_once' is not supported yet: streamgraph runs "
-                "at-least-once (every event processed, possibly twice after a crash)"
+                "processing_guarantee='exactly_once' is not supported: faust-streaming 0.15 "
+                "writes records to topics the worker does not consume (output, reply and "
+                "dead-letter topics) outside any transaction, and commits an input's offset in "
+                "another transaction than its outputs, so a crash still duplicates results "
+                "(tests/kafka/test_exactly_once.py). streamgraph runs at-least-once: every "
+                "event is processed, possibly twice after a crash"
             )
         graph = function.spec.graph
         if graph is None:
@@ -80,6 +88,8 @@ class KafkaGraph:
         self.context = GraphContext(
             parameters=function.spec.parameters, current_function=name or "", is_mock=False
         )
+        if model_workers:  # dedicated_process shared models answer from model worker processes
+            self.context.remote_models = RemoteModels(settings, function.name)
         self.plan: Plan = compile_graph(
             graph, function.namespace(namespace), self.context, current_function
         )
@@ -109,6 +119,7 @@ class KafkaGraph:
         self.executor = StepExecutor(self.plan, self.topology, self._send, self._state)
         for step_name in self.plan.steps:
             self._add_agent(step_name)
+        add_state_expiry(self, self._tables)
 
     # -- wiring ---------------------------------------------------------------------------------
     def _add_agent(self, name: str) -> None:
@@ -305,6 +316,13 @@ def build_app(
     namespace: dict[str, Any] | None = None,
 ) -> faust.App:
     """The Faust app for `function` (its parent steps; `current_function` names a child)."""
-    graph = KafkaGraph(function, settings or Settings(), current_function, namespace)
+    settings = settings or Settings()
+    graph = KafkaGraph(
+        function,
+        settings,
+        current_function,
+        namespace,
+        model_workers=settings.dedicated_model_workers,
+    )
     graph.app.streamgraph = graph  # type: ignore[attr-defined]
     return graph.app

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 import orjson
+from faust import current_event
 
 
 class ExpiringState(MutableMapping[str, Any]):
     """A mapping over a changelog-backed table; entries older than `ttl` seconds are dropped.
 
-    Values are stored as orjson bytes with the time they were written, so an incomplete merge
-    (a branch that never arrived) does not keep its memory forever.
+    Values are stored as orjson bytes with the time they were written and the partition of the
+    event that wrote them, so an incomplete merge (a branch that never arrived) does not keep
+    its memory forever: reads ignore it at once, and `expire_inactive` deletes it later.
     """
 
     def __init__(self, table: MutableMapping[bytes, bytes | None], ttl: float) -> None:
         self._table = table
         self._ttl = ttl
+
+    @property
+    def table(self) -> Any:
+        """The Faust table underneath."""
+        return self._table
 
     def _entry(self, key: str) -> dict[str, Any] | None:
         raw = self._table.get(key.encode())
@@ -38,7 +45,11 @@ class ExpiringState(MutableMapping[str, Any]):
         return default if entry is None else entry["v"]
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._table[key.encode()] = orjson.dumps({"t": time.time(), "v": value})
+        event = current_event()
+        entry: dict[str, Any] = {"t": time.time(), "v": value}
+        if event is not None:  # the table partition Faust writes this key's changelog to
+            entry["p"] = event.message.partition
+        self._table[key.encode()] = orjson.dumps(entry)
 
     def __delitem__(self, key: str) -> None:
         del self._table[key.encode()]
@@ -55,12 +66,21 @@ class ExpiringState(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(self._table)
 
-    def expire(self) -> int:
-        """Drop expired entries; returns how many."""
-        old = [k for k, v in list(self._table.items()) if not v or self._expired(orjson.loads(v))]
-        for key in old:
-            del self._table[key]
-        return len(old)
+    def expired(self, owns: Callable[[int], bool]) -> list[tuple[bytes, int]]:
+        """(key, partition) of the expired entries in partitions this worker `owns`.
+
+        Entries of partitions held only as standby copies are left to their active worker;
+        entries written without a partition (by an older worker) are only expired lazily.
+        """
+        found = []
+        for key, raw in list(self._table.items()):
+            if not raw:
+                continue
+            entry = orjson.loads(raw)
+            partition = entry.get("p")
+            if partition is not None and owns(partition) and self._expired(entry):
+                found.append((key, int(partition)))
+        return found
 
     def _expired(self, entry: dict[str, Any]) -> bool:
         return time.time() - float(entry.get("t", 0)) > self._ttl

@@ -16,6 +16,7 @@ from ...errors import StreamgraphError
 from ...settings import Settings
 from .app import build_app
 from .metrics import serve_metrics, worker_registry
+from .model_worker import run_model_worker
 
 
 def load_topology(module_name: str) -> Any:
@@ -43,14 +44,19 @@ def run_worker(
     web_port: int | None = None,
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
+    model: str | None = None,
 ) -> None:
     """Start a Faust worker for the module's function (or its child `function`) and block.
 
     With `metrics_port`, Prometheus metrics are served on http://metrics_host:metrics_port/.
+    With `model`, start the model worker of that shared model instead (`model_worker.py`).
     """
     from ...locate import load_function
 
     serving = load_function(module_name)
+    if model:
+        run_model_worker(serving, model, loglevel)
+        return
     current = None if function in (None, "", serving.name) else function
     if current is not None and current not in serving.child_functions:
         names = ", ".join(sorted(serving.child_functions)) or "none"

@@ -1,0 +1,68 @@
+"""Merge state expires actively on the real broker: entries deleted, tombstones, a counter."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+import pytest
+from workers import collect
+
+import streamgraph as sg
+from streamgraph.engines.kafka.expiry import expiry_interval
+from streamgraph.testing import serve
+
+pytestmark = pytest.mark.kafka
+
+
+def _merge_with_a_lossy_branch() -> sg.ServingFunction:
+    """Branch `b` drops odd numbers, so their merges never complete."""
+    fn = sg.new_function("expiry")
+    graph = fn.set_topology("flow", engine="async")
+    graph.to(name="s", handler="(event)")
+    graph.add_step(name="a", handler="(event)", after="s")
+    graph.add_step("storey.Filter", name="b", _fn="(event % 2 == 0)", after="s")
+    graph.add_step("mlrun.serving.Merge", name="m", after=["a", "b"])
+    return fn
+
+
+def test_incomplete_merges_are_deleted_with_changelog_tombstones(
+    kafka_broker: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("STREAMGRAPH_MERGE_TTL_SECONDS", "1")
+    caplog.set_level(logging.INFO, logger="streamgraph.kafka")
+    brokers = kafka_broker.bootstrap_servers
+    server = serve(_merge_with_a_lossy_branch(), engine="kafka", brokers=brokers)
+    try:
+        graph = server.graph
+        for n in range(10):
+            assert server.test(body=n, event_id=f"e{n}") == {"id": f"e{n}"}
+        merged = asyncio.run(collect(brokers, graph.topology.output, 5, 60))
+        assert sorted(orjson.loads(m.value) for m in merged) == [[n, n] for n in range(0, 10, 2)]
+        deadline = time.monotonic() + 60  # a wait, not a timing assertion
+        while graph.counters.expired < 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2 * expiry_interval(1.0))  # a timer run that finds nothing more
+        assert graph.counters.expired == 5  # the odd events; completed merges are not counted
+        table = graph._tables["m"].table
+        assert len(table) == 0
+        changelog = table.changelog_topic.get_topic_name()
+        records = asyncio.run(collect(brokers, changelog, 20, 30))
+        last: dict[bytes, bytes | None] = {}
+        for record in records:  # one partition per key, so offsets order each key's writes
+            last[record.key] = record.value
+        odd = {f"e{n}".encode() for n in range(1, 10, 2)}
+        assert odd <= set(last)
+        assert all(last[key] is None for key in odd), "every expired entry ends in a tombstone"
+        assert "incomplete merge/collector entries" in caplog.text
+    finally:
+        server.close()
+
+
+def test_the_expiry_interval_follows_the_ttl() -> None:
+    assert expiry_interval(1.0) == 0.5
+    assert expiry_interval(20.0) == 5.0
+    assert expiry_interval(3600.0) == 60.0
