@@ -83,7 +83,8 @@ def _serve_kafka(
     from ..deploy import Deployment, worker_commands
 
     deployment = Deployment(function, brokers=brokers, port=port, reference=topology)
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    # SIGINT too: a shell starts background jobs with it ignored, so Python would not see it
+    previous = {sig: signal.signal(sig, _exit_on_signal) for sig in STOP_SIGNALS}
     try:
         names = [name for name, _ in worker_commands(function, topology)] + ["gateway"]
         click.echo(f"starting {function.name}: {', '.join(names)}")
@@ -113,11 +114,15 @@ def _serve_kafka(
         return 0
     finally:
         deployment.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         click.echo(f"stopped every process of this run (logs stay in {deployment.folder})")
 
 
-def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # stop in order, as on Ctrl-C
 
 
@@ -132,7 +137,8 @@ async def _serve_local(
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop.set)
     try:
         await web.TCPSite(runner, HOST, port).start()
         url = f"http://{HOST}:{port}"
@@ -146,7 +152,8 @@ async def _serve_local(
         await stop.wait()
         return 0
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
         await runner.cleanup()
         click.echo("stopped")
 
