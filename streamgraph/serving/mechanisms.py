@@ -367,16 +367,21 @@ def _unpack_exception(pack: ExcPack, where: str) -> BaseException:
             exc = None
     if exc is None:
         module, qualname, message = data if how == "described" else ("builtins", "Exception", "")
-        try:
-            cls: Any = importlib.import_module(module)
-            for part in qualname.split("."):
-                cls = getattr(cls, part)
-            exc = cls(message)
-        except Exception:
-            exc = RuntimeError(f"{qualname}: {message}")
-    assert exc is not None
+        exc = exception_by_name(module, qualname, message)
     exc.add_note(f"Raised in {where}:\n{tb}")
     return exc
+
+
+def exception_by_name(module: str, qualname: str, message: str) -> BaseException:
+    """An exception of the class `module.qualname` raised elsewhere (else a RuntimeError)."""
+    try:
+        cls: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            cls = getattr(cls, part)
+        exc = cls(message)
+    except Exception:
+        return RuntimeError(f"{qualname}: {message}")
+    return exc if isinstance(exc, BaseException) else RuntimeError(f"{qualname}: {message}")
 
 
 def _dedicated_main(conn: Connection, payload: bytes) -> None:

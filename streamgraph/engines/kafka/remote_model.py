@@ -14,7 +14,6 @@ reply was delivered: a model worker killed mid-request leaves it to the next one
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import traceback
 import uuid
@@ -26,7 +25,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from ...errors import GatewayTimeoutError
-from ...serving.mechanisms import DEDICATED_PROCESS, Runnable
+from ...serving.mechanisms import DEDICATED_PROCESS, Runnable, exception_by_name
 from ...settings import Settings
 from .codec import H_CORRELATION, H_REPLY_TO
 
@@ -84,15 +83,7 @@ def encode_error(exc: BaseException) -> dict[str, Any]:
 def decode_error(reply: dict[str, Any], where: str) -> BaseException:
     """The model worker's exception, rebuilt by class name when it can be (else RuntimeError)."""
     module, qualname = reply.get("type") or ("builtins", "RuntimeError")
-    message = str(reply.get("message", ""))
-    exc: BaseException
-    try:
-        cls: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            cls = getattr(cls, part)
-        exc = cls(message)
-    except Exception:
-        exc = RuntimeError(f"{qualname}: {message}")
+    exc = exception_by_name(module, qualname, str(reply.get("message", "")))
     exc.add_note(f"Raised in {where}:\n{reply.get('traceback', '')}")
     return exc
 
