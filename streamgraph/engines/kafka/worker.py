@@ -34,6 +34,15 @@ def topology_function(module: Any) -> Any:
     return function
 
 
+def event_loop_option() -> list[str]:
+    """`--loop uvloop` when uvloop is installed: its loop turns and socket I/O cost less."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return []
+    return ["--loop", "uvloop"]
+
+
 def run_worker(
     module_name: str,
     function: str | None = None,
@@ -51,7 +60,7 @@ def run_worker(
         )
     settings = Settings()
     app = build_app(serving, settings, current_function=current)
-    argv = ["streamgraph-worker", "worker", "-l", loglevel]
+    argv = ["streamgraph-worker", *event_loop_option(), "worker", "-l", loglevel]
     if web_port:
         argv += ["--web-port", str(web_port)]
     else:
