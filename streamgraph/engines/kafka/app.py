@@ -104,8 +104,14 @@ class KafkaGraph:
             producer_max_batch_size=512 * 1024,
             web_enabled=bool(app_options.pop("web_enabled", False)),
             Stream=LeanStream,
-            # a crashed worker's partitions move to the others after 10 s, not Faust's 60 s
-            **{"broker_session_timeout": 10.0, "broker_heartbeat_interval": 1.0, **app_options},
+            # a crashed worker's partitions move to the others after 10 s, not Faust's 60 s;
+            # an agent's queue holds a few batches, not Faust's 4096 events (memory under load)
+            **{
+                "broker_session_timeout": 10.0,
+                "broker_heartbeat_interval": 1.0,
+                "stream_buffer_maxsize": 4 * MAX_BATCH,
+                **app_options,
+            },
         )
         self._tables: dict[str, MutableMapping[str, Any]] = {}
         self._declared: asyncio.Future[None] | None = None

@@ -20,7 +20,7 @@ from .executor import Emission
 __all__ = ["RecordSender"]
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)  # keys in flight; a few MB at most
 def _key_hash(key: bytes) -> int:
     return murmur2(key) & 0x7FFFFFFF
 
