@@ -2,7 +2,9 @@
 
 Start with `app.py` (compiling a function into a Faust app), then `executor.py` (what one
 step does to one event, as records), `codec.py` (the event on the wire), `topology.py` (topic
-names) and `harness.py` (running the agents in process for tests).
+names) and `harness.py` (running the agents in process for tests). The hot path's Faust parts:
+`transport.py` (records handed to the agents' queues), `batches.py` (an agent takes its queue
+in batches), `sender.py` (records to the producer).
 """
 
 from .app import KafkaGraph, build_app

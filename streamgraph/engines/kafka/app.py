@@ -25,15 +25,21 @@ from ...core.context import GraphContext
 from ...core.event import Event
 from ...errors import StreamgraphError
 from ...settings import Settings
-from .codec import H_ORIGIN_TOPIC, RecordError, decode, encode
+from .batches import LeanStream
+from .codec import RecordError, decode
 from .executor import Emission, StepExecutor
 from .expiry import add_state_expiry
 from .metrics import StepStats
 from .remote_model import RemoteModels
+from .sender import RecordSender
 from .state import ExpiringState
 from .topology import Topology, build_topology
+from .transport import LeanApp, LeanSchema
 
 logger = logging.getLogger("streamgraph.kafka")
+
+# most records a step agent takes from its queue at once (one burst of sends, one ack entry)
+MAX_BATCH = 500
 
 
 class Counters:
@@ -97,7 +103,7 @@ class KafkaGraph:
         self.topology: Topology = build_topology(self.plan, name, settings, queue_prefix)
         self.counters = Counters()
         self.step_stats = StepStats()  # per-step runs and time, for `metrics.WorkerCollector`
-        self.app = faust.App(
+        self.app = LeanApp(
             app_id or f"{settings.topic_prefix}.{name}",
             broker=[f"kafka://{b.strip()}" for b in settings.brokers.split(",") if b.strip()],
             key_serializer="raw",
@@ -106,16 +112,26 @@ class KafkaGraph:
             topic_replication_factor=settings.replication,
             producer_linger=settings.producer_linger_ms / 1000.0,
             producer_acks=-1,
+            # room for a whole agent batch per partition: a full 16 KiB batch (aiokafka's
+            # default) makes the next send wait until the broker took the previous one
+            producer_max_batch_size=512 * 1024,
             web_enabled=bool(app_options.pop("web_enabled", False)),
-            # a crashed worker's partitions move to the others after 10 s, not Faust's 60 s
-            **{"broker_session_timeout": 10.0, "broker_heartbeat_interval": 1.0, **app_options},
+            Stream=LeanStream,
+            # a crashed worker's partitions move to the others after 10 s, not Faust's 60 s;
+            # an agent's queue holds a few batches, not Faust's 4096 events (memory under load)
+            **{
+                "broker_session_timeout": 10.0,
+                "broker_heartbeat_interval": 1.0,
+                "stream_buffer_maxsize": 4 * MAX_BATCH,
+                **app_options,
+            },
         )
         self._tables: dict[str, MutableMapping[str, Any]] = {}
         self._declared: asyncio.Future[None] | None = None
         self._batch_flushers: list[Callable[[], Awaitable[None]]] = []
         self._pending_acks: set[asyncio.Future[None]] = set()
         self._acks: asyncio.Queue[tuple[list[Any], list[Awaitable[Any]]]] | None = None
-        self._producer: Any = None
+        self._sender: RecordSender | None = None
         self.executor = StepExecutor(self.plan, self.topology, self._send, self._state)
         for step_name in self.plan.steps:
             self._add_agent(step_name)
@@ -129,8 +145,7 @@ class KafkaGraph:
         # subscribed to a missing topic gets no partitions until its metadata refreshes)
         channel = self.app.topic(
             *topics,
-            key_type=bytes,
-            value_type=bytes,
+            schema=LeanSchema(key_type=bytes, value_type=bytes),
             internal=True,
             partitions=self.settings.partitions,
             replicas=self.settings.replication,
@@ -172,36 +187,46 @@ class KafkaGraph:
         await self._declared
 
     async def _send(self, emission: Emission) -> Awaitable[Any]:
-        key, value, headers = encode(emission.event, emission.status)
-        if emission.origin_topic:
-            headers.append((H_ORIGIN_TOPIC, emission.origin_topic.encode()))
-        self.counters.produced[emission.topic] = self.counters.produced.get(emission.topic, 0) + 1
-        if self._producer is None:
+        if self._sender is None:
             # aiokafka's producer under Faust's wrapper: the wrapper costs ~10% per record here
-            self._producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
-        return await self._producer.send(emission.topic, value, key=key, headers=headers)
+            producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
+            self._sender = RecordSender(producer, self.counters.produced)
+        return await self._sender.send(emission)
 
     # -- agents ---------------------------------------------------------------------------------
     def _step_agent(self, name: str) -> Any:
+        # a table finds the partition of its changelog through Faust's current event, which
+        # only Faust's per-event iteration sets
+        per_event = self.plan.steps[name].stateful in ("merge", "collector")
+
         async def agent(stream: Any) -> None:
             await self._declare_topics()
-            manual = stream.noack()
-            async for record in manual.events():
-                event = await self._decode(record, name)
-                if event is None:
-                    continue
-                self.counters.in_flight += 1
-                started = perf_counter()
-                try:
-                    sent = await self.executor.run(name, event)
-                except Exception as exc:  # the executor routes step errors; this is a bug
-                    logger.exception("step %s crashed on event %s", name, event.id)
-                    sent = [await self.executor.dead_letter(event, f"internal error: {exc}", name)]
-                self.step_stats.record(name, perf_counter() - started, event)
-                self._ack_when_delivered(manual, [record], sent)
+            if per_event:
+                async for record in stream.noack().events():
+                    await self._run_records(name, [record])
+            else:
+                async for records in stream.batches(MAX_BATCH):
+                    await self._run_records(name, records)
 
         agent.__name__ = f"step_{name}"
         return agent
+
+    async def _run_records(self, name: str, records: list[Any]) -> None:
+        """Run step `name` on each record; ack them all once everything they caused is sent."""
+        sent: list[Awaitable[Any]] = []
+        for record in records:
+            event = await self._decode(record, name, sent)
+            if event is None:
+                continue
+            started = perf_counter()
+            try:
+                sent.extend(await self.executor.run(name, event))
+            except Exception as exc:  # the executor routes step errors; this is a bug
+                logger.exception("step %s crashed on event %s", name, event.id)
+                sent.append(await self.executor.dead_letter(event, f"internal error: {exc}", name))
+            self.step_stats.record(name, perf_counter() - started, event)
+        self.counters.in_flight += 1
+        self._ack_when_delivered(records, sent)
 
     def _batch_agent(self, name: str, max_events: int, within: float) -> Any:
         """Buffer events per batch key; emit at `max_events` or `within` seconds after the first.
@@ -223,7 +248,7 @@ class KafkaGraph:
                 return
             self.counters.in_flight += 1
             sent = await self.executor.run_batch(name, [event for _, event in items])
-            self._ack_when_delivered(None, [record for record, _ in items], sent)
+            self._ack_when_delivered([record for record, _ in items], sent)
 
         def schedule_flush(key: str) -> None:
             task = asyncio.ensure_future(flush(key))
@@ -240,8 +265,11 @@ class KafkaGraph:
             await self._declare_topics()
             loop = asyncio.get_running_loop()
             async for record in stream.noack().events():
-                event = await self._decode(record, name)
+                dead: list[Awaitable[Any]] = []
+                event = await self._decode(record, name, dead)
                 if event is None:
+                    self.counters.in_flight += 1
+                    self._ack_when_delivered([record], dead)
                     continue
                 if self.executor.acks_at_start:
                     acks: list[Awaitable[Any]] = []
@@ -256,7 +284,8 @@ class KafkaGraph:
         agent.__name__ = f"batch_{name}"
         return agent
 
-    async def _decode(self, record: Any, name: str) -> Event | None:
+    async def _decode(self, record: Any, name: str, sent: list[Awaitable[Any]]) -> Event | None:
+        """The record's event; None for an unreadable record, sent to the dead letters."""
         message = record.message
         self.counters.consumed[message.topic] = self.counters.consumed.get(message.topic, 0) + 1
         try:
@@ -264,14 +293,10 @@ class KafkaGraph:
         except RecordError as exc:
             self.counters.dead_letters += 1
             raw = Event(message.value, None)
-            fut = await self.executor.dead_letter(raw, str(exc), name)
-            self.counters.in_flight += 1
-            self._ack_when_delivered(None, [record], [fut])
+            sent.append(await self.executor.dead_letter(raw, str(exc), name))
             return None
 
-    def _ack_when_delivered(
-        self, stream: Any, records: list[Any], sent: list[Awaitable[Any]]
-    ) -> None:
+    def _ack_when_delivered(self, records: list[Any], sent: list[Awaitable[Any]]) -> None:
         """Ack the inputs once the broker took every output they caused.
 
         One acker task per app checks deliveries in arrival order, so the hot path neither

@@ -130,29 +130,43 @@ def _member(event: Event) -> list[str | None]:
     return [event.id, reply.topic if reply else None, reply.correlation_id if reply else None]
 
 
+# headers that (nearly) every record carries; any other `sg-` header takes the slower path
+_COMMON = frozenset(
+    {H_ID, H_PATH, H_METHOD, H_ENCODING, H_CONTENT_TYPE, H_TIMESTAMP, H_WORKER, H_SOURCE}
+)
+
+
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes | bytearray) else str(raw)
+
+
 def decode(
     key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]] | None
 ) -> Event:
     """The event a record carries; raises `RecordError` when it cannot be read."""
     found: dict[str, str] = {}
-    passthrough: dict[str, str] = {}
+    passthrough: dict[str, str] | None = None
+    rare = False
     try:
         for name, raw in headers or ():
-            text = raw.decode() if isinstance(raw, bytes | bytearray) else str(raw)
             if name.startswith("sg-"):
-                found[name] = text
+                found[name] = raw.decode() if type(raw) is bytes else _text(raw)
+                if name not in _COMMON:
+                    rare = True
             elif travels(name):
-                passthrough[name] = text
+                if passthrough is None:
+                    passthrough = {}
+                passthrough[name] = _text(raw)
     except (UnicodeDecodeError, AttributeError) as exc:
         raise RecordError(f"bad record headers: {exc}") from None
     content_type = found.get(H_CONTENT_TYPE)
     encoding = found.get(H_ENCODING)
     raw_value = value if value is not None else b""
     try:
-        if encoding == "raw":
-            body: Any = raw_value
-        elif encoding == "json":
-            body = orjson.loads(raw_value) if raw_value else None
+        if encoding == "json":
+            body: Any = orjson.loads(raw_value) if raw_value else None
+        elif encoding == "raw":
+            body = raw_value
         elif encoding is None:
             body = decode_body(raw_value, content_type) if raw_value else None
         else:
@@ -162,12 +176,19 @@ def decode(
             raise
         raise RecordError(f"undecodable record value: {exc}") from None
     event_id = found.get(H_ID) or (key.decode("utf-8", "replace") if key else None)
-    event = Event(body, event_id, found.get(H_PATH, "/"), found.get(H_METHOD, "POST"))
+    event = Event(body, event_id, found.get(H_PATH, "/"), found.get(H_METHOD, "POST"), passthrough)
     event.content_type = content_type
-    if passthrough:
-        event.headers = passthrough
-    if H_TIMESTAMP in found:
-        event.headers = {**event.headers, H_TIMESTAMP: found[H_TIMESTAMP]}
+    stamp = found.get(H_TIMESTAMP)
+    if stamp is not None:
+        event.headers[H_TIMESTAMP] = stamp
+    event.source = found.get(H_SOURCE)
+    if rare:
+        _decode_rare(found, event)
+    return event
+
+
+def _decode_rare(found: dict[str, str], event: Event) -> None:
+    """The headers of replies, loops, errors, streams and batches."""
     try:
         if H_REPLY_TO in found:
             event.reply = KafkaReply(found[H_REPLY_TO], found.get(H_CORRELATION, event.id))
@@ -176,7 +197,6 @@ def decode(
             if not isinstance(visits, dict):
                 raise RecordError(f"bad record headers: {H_VISITS} is not an object")
             event.visits = {str(k): int(v) for k, v in visits.items()}
-        event.source = found.get(H_SOURCE)
         event.origin_state = found.get(H_ORIGIN)
         event.error = found.get(H_ERROR)
         if H_CHUNK in found:
@@ -189,7 +209,6 @@ def decode(
         if isinstance(exc, RecordError):
             raise
         raise RecordError(f"bad record headers: {exc}") from None
-    return event
 
 
 def _member_event(data: Iterable[Any], batch: Event) -> Event:

@@ -37,6 +37,15 @@ def topology_function(module: Any) -> Any:
     return function
 
 
+def event_loop_option() -> list[str]:
+    """`--loop uvloop` when uvloop is installed: its loop turns and socket I/O cost less."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return []
+    return ["--loop", "uvloop"]
+
+
 def run_worker(
     module_name: str,
     function: str | None = None,
@@ -68,7 +77,7 @@ def run_worker(
     if metrics_port:
         graph = app.streamgraph  # type: ignore[attr-defined]
         serve_metrics(worker_registry(graph), metrics_port, metrics_host)
-    argv = ["streamgraph-worker", "worker", "-l", loglevel]
+    argv = ["streamgraph-worker", *event_loop_option(), "worker", "-l", loglevel]
     if web_port:
         argv += ["--web-port", str(web_port)]
     else:

@@ -1,0 +1,215 @@
+"""A leaner Faust worker core: the same agents and topics, less work per message.
+
+Faust hands every fetched record to the agents' queues inside `Service.wait_first`, which
+creates four tasks and waits on them: several event-loop turns per record, and between two turns
+aiokafka's sender ships a produce request with one record in it. Here a record is handed over
+directly whenever that cannot block (flow running, the agents' queues not full); otherwise the
+original guarded path is taken, so a rebalance still interrupts a blocked hand-over.
+
+The per-record bookkeeping of Faust's `Monitor` sensor (statistics nobody reads here) is
+replaced by a sensor that keeps no per-record statistics, and topics with `LeanSchema` skip
+Faust's codec registry. These classes override a few internals of faust-streaming 0.15
+(`Consumer._drain_messages`, `Consumer.getmany`, the conductor's index): re-check them when
+Faust is upgraded (tests/kafka and bench/kafka_pipeline.py cover them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
+
+import faust
+from faust.sensors import Monitor
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+__all__ = ["LeanApp", "LeanMonitor", "LeanSchema"]
+
+
+class LeanMonitor(Monitor):
+    """Faust's monitor without per-record statistics (the hot-path hooks do nothing)."""
+
+    def on_message_in(self, tp: TP, offset: int, message: Any) -> None:
+        pass
+
+    def on_stream_event_in(self, tp: TP, offset: int, stream: Any, event: Any) -> None:
+        return None
+
+    def on_stream_event_out(
+        self, tp: TP, offset: int, stream: Any, event: Any, state: Any = None
+    ) -> None:
+        pass
+
+    def on_message_out(self, tp: TP, offset: int, message: Any) -> None:
+        pass
+
+    def track_tp_end_offset(self, tp: TP, offset: int) -> None:
+        pass
+
+
+class LeanSchema(faust.Schema):
+    """Raw key and value, no codec registry: the event carries the record as it came.
+
+    Topics with this schema also take the consumer's direct hand-over (`LeanConsumer`).
+    """
+
+    def compile(self, app: Any, **kwargs: Any) -> Any:
+        event_class = app.conf.Event
+
+        async def decode(message: Any, *, propagate: bool = False) -> Any:
+            return event_class(app, message.key, message.value, message.headers, message)
+
+        return decode
+
+
+class LeanConsumer(faust_aiokafka.Consumer):
+    """aiokafka consumer whose drain loop hands records over without a task per record."""
+
+    _pressure: dict[TP, tuple[Callable[[], None], Callable[[], None]]]
+    _event_class: Any = None
+
+    def _pressure_callbacks(self, key: Any) -> tuple[Callable[[], None], Callable[[], None]]:
+        # the conductor's callbacks: a full queue stops fetching `tp` until it drains
+        on_full = self.app.sensors.on_topic_buffer_full
+        tp = TP(key.topic, key.partition)  # Faust's own tuple type, not aiokafka's
+
+        def high() -> None:
+            on_full(tp)
+            self.on_buffer_full(tp)
+
+        def drop() -> None:
+            self.on_buffer_drop(tp)
+
+        callbacks = self._pressure[key] = (high, drop)
+        return callbacks
+
+    def _hand_over(self, tp: TP, message: Any) -> bool:
+        """Put `message` on its agent's queue now, if that cannot block; False if not done."""
+        app = self.app
+        conductor = app.topics
+        channels = conductor._tp_index.get(tp)  # type: ignore[attr-defined]
+        if (
+            not channels
+            or len(channels) != 1
+            or self.suspend_flow.is_set()
+            or not app.flow_control.is_active()
+            or conductor._tp_to_callback_lock.locked()  # type: ignore[attr-defined]
+            or app.producer.buffer.pending.qsize() > app.producer.buffer.max_messages
+        ):
+            return False
+        for channel in channels:
+            if type(channel.schema) is not LeanSchema or channel.queue.full():
+                return False
+            if self._event_class is None:
+                self._event_class = app.conf.Event
+            # `message.incref()`, without its lock: no other thread has seen this message yet
+            message.refcount += 1
+            event = self._event_class(app, message.key, message.value, message.headers, message)
+            high, drop = self._pressure.get(tp) or self._pressure_callbacks(tp)
+            channel.queue.put_nowait_enhanced(event, on_pressure_high=high, on_pressure_drop=drop)
+        return True
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
+        # Faust's Consumer.getmany without its per-record highwater lookup, which only feeds
+        # the monitor's statistics
+        records, active_partitions = await self._wait_next_records(timeout)
+        generation_id = self.app.consumer_generation_id
+        if records is None or self.should_stop:
+            return
+        records_it = self.scheduler.iterate(records)
+        to_message = self._to_message
+        buffered = self._buffered_partitions
+        app = self.app
+        if self.flow_active:
+            for tp, record in records_it:
+                if not self.flow_active or app.consumer_generation_id != generation_id:
+                    break
+                if active_partitions is None or tp in active_partitions or tp in buffered:
+                    yield tp, to_message(tp, record)
+        else:
+            try:
+                await self.perform_seek()
+            except Exception as exc:
+                self.log.warning(f"exception performing seek when flow not active {exc}")
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - Faust's loop
+        # Faust's Consumer._drain_messages, with the direct hand-over added (see module doc)
+        self._pressure = {}
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = cast(Any, self)._stopped.is_set
+        fetcher_should_stop = cast(Any, fetcher)._stopped.is_set
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        hand_over = self._hand_over
+        yield_every = 1000
+        num_since_yield = 0
+        sleep = asyncio.sleep
+        flag = CONSUMER_FETCHING
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(flag)
+                ait = getmany(timeout=1.0)
+                await self.sleep(0)
+                if not self.should_stop:
+                    async for tp, message in ait:
+                        num_since_yield += 1
+                        if num_since_yield > yield_every:
+                            await sleep(0)
+                            num_since_yield = 0
+                        offset = message.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is None or offset >= r_offset:
+                            gap = offset - (r_offset or 0)
+                            if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                                await self._add_gap(tp, r_offset + 1, offset)
+                            if commit_every is not None and self._n_acked >= commit_every:
+                                self._n_acked = 0
+                                await self.commit()
+                            if not hand_over(tp, message):
+                                await self.wait_first(callback(message), self.suspend_flow.wait())
+                            set_read_offset(tp, offset)
+                    unset_flag(flag)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                return
+            raise
+        finally:
+            unset_flag(flag)
+
+
+class LeanTransport(faust_aiokafka.Transport):
+    Consumer = LeanConsumer
+
+
+class LeanApp(faust.App):
+    """A Faust app whose `kafka://` transport uses `LeanConsumer` and whose monitor is lean."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("Monitor", LeanMonitor)
+        # the stream iterator takes a queued event without awaiting the queue (Faust's opt-in)
+        kwargs.setdefault("cython_optimizations", True)
+        super().__init__(*args, **kwargs)
+
+    def on_init_dependencies(self) -> Any:
+        services = super().on_init_dependencies()
+        # per-event sensor calls go to no sensor at all; direct monitor calls still work
+        if isinstance(self.monitor, LeanMonitor) and self.monitor in set(self.sensors):
+            self.sensors.remove(self.monitor)
+        return services
+
+    def _new_transport(self) -> Any:
+        url = self.conf.broker_consumer[0]
+        if getattr(url, "scheme", "") != "kafka":
+            return super()._new_transport()
+        return LeanTransport(self.conf.broker_consumer, self)
