@@ -222,7 +222,7 @@ def main() -> None:
     if brokers is None:
         from streamgraph.broker import LocalKafka
 
-        broker = LocalKafka().start()
+        broker = LocalKafka(fast_start=False).start()  # full JIT, as in production
         brokers = broker.bootstrap_servers
     folder = Path(tempfile.mkdtemp(prefix="sg-bench-gateway-"))
     prefix = f"sgg{uuid.uuid4().hex[:6]}"

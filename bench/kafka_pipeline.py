@@ -178,7 +178,7 @@ def main() -> None:
     if brokers is None:
         from streamgraph.broker import LocalKafka
 
-        broker = LocalKafka().start()
+        broker = LocalKafka(fast_start=False).start()  # full JIT, as in production
         brokers = broker.bootstrap_servers
     try:
         raw_rate, raw_p50, raw_p99 = asyncio.run(raw_run(brokers, args.events, args.requests))

@@ -65,6 +65,7 @@ class LocalKafka:
         start_timeout: float = 90.0,
         stop_timeout: float = 20.0,
         tie_to_parent: bool = True,
+        fast_start: bool = True,
     ) -> None:
         """Describe the cluster; nothing runs before `start()`.
 
@@ -73,7 +74,9 @@ class LocalKafka:
         topics across restarts. `overrides` are extra server.properties for every node.
         `tie_to_parent` has the kernel kill the JVMs when the thread that started them ends
         (Linux), so start from a thread that lives as long as the broker should; the CLI turns
-        it off to leave the broker running.
+        it off to leave the broker running. `fast_start` runs the JVM with the C1 compiler and
+        the serial collector (ready in half the time; tests); False gives Kafka its full JIT
+        (benchmarks, long runs).
         """
         if nodes < 1:
             raise ValueError("a Kafka cluster needs at least one node")
@@ -86,6 +89,7 @@ class LocalKafka:
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout
         self._tie_to_parent = tie_to_parent
+        self._fast_start = fast_start
         self._dir: Path | None = None
         self._specs: list[NodeSpec] = []
         self._popens: list[subprocess.Popen[bytes] | None] = []
@@ -252,7 +256,7 @@ class LocalKafka:
         return [
             self._java,
             f"-Xmx{heap_mb}m",
-            *_FAST_START_FLAGS,
+            *(_FAST_START_FLAGS if self._fast_start else []),
             "-XX:+ExitOnOutOfMemoryError",  # die visibly rather than limp along
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={log4j}",
