@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import faust
-
 import streamgraph as sg
 from agents.desk_selector import MyModelSelector
 from agents.llm_config import configured_llm_url
@@ -123,18 +121,10 @@ def build_function(settings: Settings | None = None) -> sg.ServingFunction:
 
 
 function = build_function()
-app: faust.App  # declared here, built by __getattr__ below on first use
-
-
-def __getattr__(name: str) -> Any:
-    """`app`, built on first use: building it loads the shared LLM in its dedicated process,
-    which must not happen on import (a process started while `python -m` imports this module
-    fails, and the gateway imports it only for `function`)."""
-    if name == "app":  # the Faust app `faust -A topologies.shared_llm worker` runs
-        global app
-        app = build_app(function)
-        return app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The Faust app `faust -A topologies.shared_llm worker` runs. Its proxies reach the shared LLM
+# through Kafka (`streamgraph worker topologies.shared_llm --model shared_llm` serves it), so
+# building the app starts no process.
+app = build_app(function)
 
 
 def main() -> None:
