@@ -18,28 +18,20 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 
 from ...core.content import decode_body
 from ...core.event import Event
-from ...errors import BadRequestError, GatewayTimeoutError, HTTPError
+from ...errors import BadRequestError, HTTPError
+from ...gateway.requester import KafkaRequester
 from ...settings import Settings
 from ..loop_thread import LoopThread
 from ..reply import Response, finish, iterate_blocking, relay
 from .app import KafkaGraph
-from .codec import H_CHUNK, H_CORRELATION, H_END, H_STATUS, KafkaReply, decode, encode
 
 logger = logging.getLogger("streamgraph.kafka.harness")
 
 READY_TIMEOUT = 15.0
-
-
-class _Waiter:
-    """One request waiting on the reply topic: a single answer, or a stream of chunks."""
-
-    def __init__(self) -> None:
-        self.answer: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
-        self.chunks: asyncio.Queue[tuple[int, Any, bool]] | None = None
 
 
 class KafkaServer:
@@ -59,7 +51,6 @@ class KafkaServer:
         )
         self.timeout = timeout
         self._loop = LoopThread(name=f"kafka-{function.name}")
-        self._waiters: dict[str, _Waiter] = {}
         self.reply_topic = f"{prefix}.{function.name}.replies"
         self._closed = False
         self._datadir = tempfile.mkdtemp(prefix="sg-faust-")
@@ -90,15 +81,13 @@ class KafkaServer:
         )
         self.app = self.graph.app
         self.app.finalize()
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.settings.brokers, linger_ms=0)
-        await self.producer.start()
-        await self.app.topic(self.reply_topic, partitions=1).maybe_declare()
         await self.app.topic(self.graph.topology.entry).maybe_declare()
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.brokers)
-        await self.consumer.start()
-        self.consumer.assign([TopicPartition(self.reply_topic, 0)])
-        await self.consumer.seek_to_end()
-        self._reader = asyncio.create_task(self._read_replies())
+        # requests and replies as the HTTP gateway does them: one producer, a private reply
+        # topic, correlation ids
+        self.requester = KafkaRequester(
+            self.settings.brokers, self.graph.topology.entry, reply_topic=self.reply_topic
+        )
+        await self.requester.start()
         await self.app.start()
         await self._wait_ready()
 
@@ -122,17 +111,12 @@ class KafkaServer:
         )
 
     async def _stop(self) -> None:
-        for name in ("_reader",):
-            task = getattr(self, name, None)
-            if task is not None:
-                task.cancel()
-        for attr in ("consumer", "producer"):
-            client = getattr(self, attr, None)
-            if client is not None:
-                try:
-                    await client.stop()
-                except Exception:  # stopping must go on
-                    logger.exception("stopping %s failed", attr)
+        requester = getattr(self, "requester", None)
+        if requester is not None:
+            try:
+                await requester.stop()
+            except Exception:  # stopping must go on
+                logger.exception("stopping the requester failed")
         app = getattr(self, "app", None)
         if app is not None:
             try:
@@ -226,63 +210,13 @@ class KafkaServer:
             return Response.from_error(exc)
         method = (method or ("POST" if body is not None else "GET")).upper()
         event = Event(parsed, event_id, path or "/", method, dict(headers or {}), content_type)
-        correlation = uuid.uuid4().hex
-        event.reply = KafkaReply(self.reply_topic, correlation)
-        waiter = self._waiters[correlation] = _Waiter()
-        key, value, record_headers = encode(event)
-        await self.producer.send_and_wait(
-            self.graph.topology.entry, value, key=key, headers=record_headers
-        )
         try:
-            status, answer = await asyncio.wait_for(asyncio.shield(waiter.answer), self.timeout)
-        except TimeoutError:
-            self._waiters.pop(correlation, None)
-            return Response.from_error(
-                GatewayTimeoutError(f"no reply within {self.timeout:.0f} s for event {event.id}")
-            )
-        if waiter.chunks is not None:
-            return Response(200, self._stream(correlation, waiter))
-        self._waiters.pop(correlation, None)
-        return Response(status, answer)
-
-    async def _stream(self, correlation: str, waiter: _Waiter) -> AsyncIterator[Any]:
-        assert waiter.chunks is not None
-        try:
-            while True:
-                status, value, end = await asyncio.wait_for(waiter.chunks.get(), self.timeout)
-                if status >= 300:
-                    raise RuntimeError(f"failed ({status}): {value}")
-                if end:
-                    return
-                yield value
-        finally:
-            self._waiters.pop(correlation, None)
-
-    async def _read_replies(self) -> None:
-        async for record in self.consumer:
-            headers = dict(record.headers or ())
-            correlation = headers.get(H_CORRELATION, b"").decode()
-            waiter = self._waiters.get(correlation)
-            if waiter is None:
-                continue  # a late reply after a timeout, or another server's
-            status = int(headers.get(H_STATUS, b"200"))
-            try:
-                event = decode(record.key, record.value, record.headers)
-            except Exception as exc:  # the reply itself is broken: fail the request clearly
-                if not waiter.answer.done():
-                    waiter.answer.set_result((500, {"error": f"bad reply record: {exc}"}))
-                continue
-            if status >= 300 and waiter.chunks is None:
-                if not waiter.answer.done():  # failed before any chunk reached the caller
-                    waiter.answer.set_result((status, event.body))
-            elif H_CHUNK in headers or waiter.chunks is not None:
-                if waiter.chunks is None:
-                    waiter.chunks = asyncio.Queue()
-                    if not waiter.answer.done():
-                        waiter.answer.set_result((200, None))
-                waiter.chunks.put_nowait((status, event.body, H_END in headers))
-            elif not waiter.answer.done():
-                waiter.answer.set_result((status, event.body))
+            answer = await self.requester.request(event, self.timeout)
+        except HTTPError as exc:  # 504 after the timeout, 503 when Kafka refuses the record
+            return Response.from_error(exc)
+        if answer.chunks is not None:
+            return Response(200, answer.chunks)
+        return Response(answer.status, answer.body)
 
 
 __all__ = ["BadRequestError", "KafkaServer"]
