@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/local_engine.py
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/kafka_pipeline.py
+	$(BIN)/python bench/gateway.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
