@@ -17,13 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     KafkaError,
     MessageSizeTooLargeError,
     RecordListTooLargeError,
     RecordTooLargeError,
-    TopicAlreadyExistsError,
 )
 
 from ..core.event import Event
@@ -36,6 +34,8 @@ from ..engines.kafka.codec import (
     decode,
     encode,
 )
+from ..engines.kafka.producer import TrackingProducer
+from ..engines.kafka.reply_topics import create_topic, delete_reply_topic
 from ..errors import GatewayTimeoutError, PayloadTooLargeError, ServiceUnavailableError
 from ..serving.oip_binary import HEADER_LENGTH
 
@@ -107,15 +107,8 @@ class KafkaRequester:
         self._entry_check = asyncio.Lock()
 
     async def start(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.brokers)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(self.reply_topic, 1, 1)])
-        except TopicAlreadyExistsError:
-            pass
-        finally:
-            await admin.close()
-        self._producer = AIOKafkaProducer(
+        await create_topic(self.brokers, self.reply_topic)
+        self._producer = TrackingProducer(
             bootstrap_servers=self.brokers,
             linger_ms=self.linger_ms,
             max_request_size=self.max_request_bytes,
@@ -138,6 +131,9 @@ class KafkaRequester:
         for client in (self._consumer, self._producer):
             if client is not None:
                 await client.stop()
+        if self._producer is not None:
+            await delete_reply_topic(self.brokers, self.reply_topic)
+            self._producer = self._consumer = None
         for waiter in self._waiters.values():
             if not waiter.first.done():
                 waiter.first.set_exception(ServiceUnavailableError("the gateway is stopping"))

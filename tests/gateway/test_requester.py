@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from aiokafka.admin import AIOKafkaAdminClient
 
 import streamgraph as sg
 from streamgraph.gateway import gateway_app
@@ -104,5 +105,31 @@ async def test_a_missing_entry_topic_fails_at_once_and_is_not_created(kafka_brok
     await admin.start()
     try:
         assert settings.topic("nobody-runs-me", "in") not in await admin.list_topics()
+    finally:
+        await admin.close()
+
+
+async def test_a_stopped_gateway_deletes_its_reply_topic(kafka_broker: Any) -> None:
+    fn = sg.new_function("gw-tidy", namespace=NAMES)
+    fn.set_topology("flow").to(name="d", handler="double").respond()
+    server = serve(fn, engine="kafka", brokers=kafka_broker.bootstrap_servers, namespace=NAMES)
+    app = gateway_app(fn.name, server.settings)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        assert (await (await client.post("/", json={"x": 2})).json()) == {"x": 4}
+        reply_topic = app[REQUESTER].reply_topic
+        assert reply_topic in await _topics(kafka_broker.bootstrap_servers)
+    finally:
+        await client.close()
+        server.close()
+    assert reply_topic not in await _topics(kafka_broker.bootstrap_servers)
+
+
+async def _topics(brokers: str) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
     finally:
         await admin.close()

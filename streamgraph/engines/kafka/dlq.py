@@ -11,10 +11,11 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from ...settings import Settings
 from .codec import H_ERROR, H_ORIGIN, H_ORIGIN_TOPIC, H_STATUS
+from .producer import TrackingProducer
 
 logger = logging.getLogger("streamgraph.kafka.dlq")
 
@@ -45,7 +46,7 @@ async def replay_dead_letters(
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.brokers, linger_ms=5)
+    producer = TrackingProducer(bootstrap_servers=settings.brokers, linger_ms=5)
     await consumer.start()
     await producer.start()
     report = ReplayReport()

@@ -24,6 +24,7 @@ from ...serving.model import Model
 from ...serving.shared import SharedModelRegistry
 from ...settings import Settings
 from .codec import H_CORRELATION, H_REPLY_TO
+from .producer import TrackingProducer
 from .remote_model import (
     consumer_group,
     declare_topic,
@@ -86,7 +87,7 @@ class ModelService:
     async def run(self) -> None:
         self._runnable = await asyncio.get_running_loop().run_in_executor(None, self._load)
         await declare_topic(self.settings, self.topic, self.settings.partitions)
-        producer = AIOKafkaProducer(bootstrap_servers=self.settings.brokers, acks="all")
+        producer = TrackingProducer(bootstrap_servers=self.settings.brokers, acks="all")
         consumer = AIOKafkaConsumer(
             self.topic,
             bootstrap_servers=self.settings.brokers,

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
 from ...errors import GatewayTimeoutError
 from ...serving.mechanisms import DEDICATED_PROCESS, Runnable, exception_by_name
 from ...settings import Settings
 from .codec import H_CORRELATION, H_REPLY_TO
+from .producer import TrackingProducer
+from .reply_topics import create_topic, delete_reply_topic
 
 if TYPE_CHECKING:
     from ...serving.artifacts import Artifact
@@ -60,14 +60,7 @@ def consumer_group(settings: Settings, function: str, model: str) -> str:
 
 async def declare_topic(settings: Settings, topic: str, partitions: int) -> None:
     """Create `topic` unless it exists (a consumer must not subscribe to a missing topic)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.brokers)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, partitions, settings.replication)])
-    except TopicAlreadyExistsError:
-        pass
-    finally:
-        await admin.close()
+    await create_topic(settings.brokers, topic, partitions, settings.replication)
 
 
 # -- the wire format -----------------------------------------------------------------------------
@@ -115,7 +108,7 @@ class ModelClient:
                 await consumer.seek_to_beginning(partition)  # the topic is new and ours alone
                 self._consumer = consumer
                 self._reader = asyncio.create_task(self._read())
-                producer = AIOKafkaProducer(
+                producer = TrackingProducer(
                     bootstrap_servers=self.settings.brokers, acks="all", linger_ms=0
                 )
                 await producer.start()
@@ -165,10 +158,13 @@ class ModelClient:
         if self._reader is not None:
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
+        started = self._producer is not None
         for client in (self._consumer, self._producer):
             if client is not None:
                 await client.stop()
         self._producer = self._consumer = self._reader = None
+        if started:
+            await delete_reply_topic(self.settings.brokers, self.reply_topic)
 
 
 class RemoteModelRunnable(Runnable):

@@ -16,6 +16,7 @@ from aiokafka.partitioner import murmur2
 
 from .codec import H_ORIGIN_TOPIC, encode
 from .executor import Emission
+from .producer import track_topic
 
 __all__ = ["RecordSender"]
 
@@ -30,8 +31,10 @@ class RecordSender:
 
     def __init__(self, producer: Any, produced: dict[str, int]) -> None:
         self._producer = producer
+        self._client = producer.client
         self._metadata = producer.client.cluster
         self._produced = produced
+        self._tracked: set[str] = set()  # topics kept in the producer's metadata (producer.py)
 
     async def send(self, emission: Emission) -> Awaitable[Any]:
         """Queue the record; returns its delivery future (never awaited here)."""
@@ -41,6 +44,9 @@ class RecordSender:
         topic = emission.topic
         produced = self._produced
         produced[topic] = produced.get(topic, 0) + 1
+        if topic not in self._tracked:
+            self._tracked.add(topic)
+            track_topic(self._client, topic)
         partitions = self._metadata.partitions_for_topic(topic)
         partition = None
         if partitions:

@@ -8,22 +8,27 @@ original guarded path is taken, so a rebalance still interrupts a blocked hand-o
 
 The per-record bookkeeping of Faust's `Monitor` sensor (statistics nobody reads here) is
 replaced by a sensor that keeps no per-record statistics, and topics with `LeanSchema` skip
-Faust's codec registry. These classes override a few internals of faust-streaming 0.15
-(`Consumer._drain_messages`, `Consumer.getmany`, the conductor's index): re-check them when
-Faust is upgraded (tests/kafka and bench/kafka_pipeline.py cover them).
+Faust's codec registry. Faust's producer is built as a `TrackingProducer` (producer.py).
+These classes override a few internals of faust-streaming 0.15 (`Consumer._drain_messages`,
+`Consumer.getmany`, the conductor's index): re-check them when Faust is upgraded (tests/kafka
+and bench/kafka_pipeline.py cover them).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 import faust
+from aiokafka import AIOKafkaProducer
 from faust.sensors import Monitor
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
+
+from .producer import TrackingProducer
 
 __all__ = ["LeanApp", "LeanMonitor", "LeanSchema"]
 
@@ -188,8 +193,18 @@ class LeanConsumer(faust_aiokafka.Consumer):
             unset_flag(flag)
 
 
+class LeanProducer(faust_aiokafka.Producer):
+    """Faust's aiokafka producer, built as a `TrackingProducer`: Faust's own sends (table
+    changelogs) keep their topics in the producer's metadata too (see producer.py)."""
+
+    @property
+    def _producer_type(self) -> type[AIOKafkaProducer]:
+        return TrackingProducer
+
+
 class LeanTransport(faust_aiokafka.Transport):
     Consumer = LeanConsumer
+    Producer = LeanProducer
 
 
 class LeanApp(faust.App):
@@ -207,6 +222,13 @@ class LeanApp(faust.App):
         if isinstance(self.monitor, LeanMonitor) and self.monitor in set(self.sensors):
             self.sensors.remove(self.monitor)
         return services
+
+    def on_rebalance_start(self) -> None:
+        super().on_rebalance_start()
+        # with no sensor registered the state is empty, and Faust warns "Missing sensor state"
+        # at every rebalance; a state of our own keeps the log quiet
+        if not self._rebalancing_sensor_state:
+            self._rebalancing_sensor_state = {"time_start": time.monotonic()}
 
     def _new_transport(self) -> Any:
         url = self.conf.broker_consumer[0]

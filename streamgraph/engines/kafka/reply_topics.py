@@ -1,0 +1,42 @@
+"""A process's private reply topic: created when it starts, deleted when it stops cleanly.
+
+Gateways, `streamgraph send` and step workers that call model workers each read answers from a
+topic of their own (a uuid in its name). Deleting it at a clean stop keeps the broker from
+collecting one topic per process ever started; a killed process leaves its topic behind.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+logger = logging.getLogger("streamgraph.kafka")
+
+__all__ = ["create_topic", "delete_reply_topic"]
+
+
+async def create_topic(brokers: str, topic: str, partitions: int = 1, replication: int = 1) -> None:
+    """Create `topic` unless it exists."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, replication)])
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        await admin.close()
+
+
+async def delete_reply_topic(brokers: str, topic: str) -> None:
+    """Delete `topic`; a failure is logged, never raised (the process is stopping anyway)."""
+    try:
+        admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
+        await admin.start()
+        try:
+            await admin.delete_topics([topic])
+        finally:
+            await admin.close()
+    except (KafkaError, OSError) as exc:
+        logger.warning("could not delete reply topic %s: %r", topic, exc)

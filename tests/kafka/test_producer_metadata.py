@@ -1,0 +1,108 @@
+"""Records queued for a topic are delivered even when the producer's metadata narrows meanwhile.
+
+The race behind events that got no answer (streamgraph/engines/kafka/producer.py): a topic known
+only from an all-topics metadata refresh gets a record; before the record is sent, another topic
+is tracked and the next refresh leaves the first one out. A 300 ms linger holds the record in the
+accumulator long enough to make the race certain here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import NotLeaderForPartitionError
+
+from streamgraph.core.event import Event
+from streamgraph.engines.kafka.executor import Emission
+from streamgraph.engines.kafka.producer import TrackingProducer
+from streamgraph.engines.kafka.sender import RecordSender
+
+pytestmark = pytest.mark.kafka
+
+LINGER_MS = 300
+TIMEOUT_MS = 5000  # an undelivered batch fails after this, so the control ends quickly
+
+
+async def _topics(brokers: str, count: int) -> list[str]:
+    names = [f"meta-{uuid.uuid4().hex[:10]}" for _ in range(count)]
+    admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, 2, 1) for name in names])
+    finally:
+        await admin.close()
+    return names
+
+
+async def _narrowing_race(producer: Any, send: Any, known: str, newcomer: str) -> Any:
+    """Queue a record for `known` (seen in an all-topics refresh), then track `newcomer`."""
+    await producer.start()
+    try:
+        client = producer.client
+        for _ in range(50):  # an all-topics refresh (the client tracks no topic yet)
+            await client.force_metadata_update()
+            if known in client.cluster.topics():
+                break
+            await asyncio.sleep(0.1)
+        assert known in client.cluster.topics() and not client._topics
+        delivery = await send(known)
+        # as a first send to a topic missing from the metadata does: track it, refresh
+        await client.add_topic(newcomer)
+        assert newcomer in client.cluster.topics()
+        return await asyncio.wait_for(delivery, 3 * TIMEOUT_MS / 1000)
+    finally:
+        await producer.stop()
+
+
+async def test_a_tracking_producer_delivers_through_the_narrowing(kafka_broker: Any) -> None:
+    brokers = kafka_broker.bootstrap_servers
+    known, newcomer = await _topics(brokers, 2)
+    producer = TrackingProducer(
+        bootstrap_servers=brokers, linger_ms=LINGER_MS, request_timeout_ms=TIMEOUT_MS
+    )
+
+    async def send(topic: str) -> Any:
+        return await producer.send(topic, b"v", key=b"k")
+
+    metadata = await _narrowing_race(producer, send, known, newcomer)
+    assert metadata.topic == known and metadata.offset == 0
+
+
+async def test_the_record_sender_delivers_through_the_narrowing(kafka_broker: Any) -> None:
+    brokers = kafka_broker.bootstrap_servers
+    known, newcomer = await _topics(brokers, 2)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=brokers, linger_ms=LINGER_MS, request_timeout_ms=TIMEOUT_MS
+    )
+    produced: dict[str, int] = {}
+
+    async def send(topic: str) -> Any:
+        sender = RecordSender(producer, produced)
+        return await sender.send(Emission(topic, Event({"n": 1}, "ev-1")))
+
+    metadata = await _narrowing_race(producer, send, known, newcomer)
+    assert metadata.topic == known and produced == {known: 1}
+
+
+async def test_a_plain_aiokafka_producer_loses_the_race(kafka_broker: Any) -> None:
+    """The control: without tracking, the record waits for a leader that is never looked up,
+    until its batch expires (after 20 minutes with Faust's request timeout).
+
+    If this starts failing, aiokafka fixed the race and producer.py can go.
+    """
+    brokers = kafka_broker.bootstrap_servers
+    known, newcomer = await _topics(brokers, 2)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=brokers, linger_ms=LINGER_MS, request_timeout_ms=TIMEOUT_MS
+    )
+
+    async def send(topic: str) -> Any:
+        return await producer.send(topic, b"v", key=b"k")
+
+    with pytest.raises(NotLeaderForPartitionError):
+        await _narrowing_race(producer, send, known, newcomer)
