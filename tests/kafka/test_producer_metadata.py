@@ -39,8 +39,14 @@ async def _topics(brokers: str, count: int) -> list[str]:
     return names
 
 
-async def _narrowing_race(producer: Any, send: Any, known: str, newcomer: str) -> Any:
-    """Queue a record for `known` (seen in an all-topics refresh), then track `newcomer`."""
+async def _narrowing_race(
+    brokers: str, producer_class: type[AIOKafkaProducer], through_sender: bool
+) -> None:
+    """Queue a record for a topic seen in an all-topics refresh, then track another topic."""
+    known, newcomer = await _topics(brokers, 2)
+    producer = producer_class(
+        bootstrap_servers=brokers, linger_ms=LINGER_MS, request_timeout_ms=TIMEOUT_MS
+    )
     await producer.start()
     try:
         client = producer.client
@@ -50,43 +56,27 @@ async def _narrowing_race(producer: Any, send: Any, known: str, newcomer: str) -
                 break
             await asyncio.sleep(0.1)
         assert known in client.cluster.topics() and not client._topics
-        delivery = await send(known)
+        if through_sender:
+            sender = RecordSender(producer, {})
+            delivery = await sender.send(Emission(known, Event({"n": 1}, "ev-1")))
+        else:
+            delivery = await producer.send(known, b"v", key=b"k")
         # as a first send to a topic missing from the metadata does: track it, refresh
         await client.add_topic(newcomer)
         assert newcomer in client.cluster.topics()
-        return await asyncio.wait_for(delivery, 3 * TIMEOUT_MS / 1000)
+        metadata = await asyncio.wait_for(delivery, 3 * TIMEOUT_MS / 1000)
+        assert metadata.topic == known and metadata.offset == 0
     finally:
         await producer.stop()
 
 
 async def test_a_tracking_producer_delivers_through_the_narrowing(kafka_broker: Any) -> None:
-    brokers = kafka_broker.bootstrap_servers
-    known, newcomer = await _topics(brokers, 2)
-    producer = TrackingProducer(
-        bootstrap_servers=brokers, linger_ms=LINGER_MS, request_timeout_ms=TIMEOUT_MS
-    )
-
-    async def send(topic: str) -> Any:
-        return await producer.send(topic, b"v", key=b"k")
-
-    metadata = await _narrowing_race(producer, send, known, newcomer)
-    assert metadata.topic == known and metadata.offset == 0
+    await _narrowing_race(kafka_broker.bootstrap_servers, TrackingProducer, through_sender=False)
 
 
 async def test_the_record_sender_delivers_through_the_narrowing(kafka_broker: Any) -> None:
-    brokers = kafka_broker.bootstrap_servers
-    known, newcomer = await _topics(brokers, 2)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=brokers, linger_ms=LINGER_MS, request_timeout_ms=TIMEOUT_MS
-    )
-    produced: dict[str, int] = {}
-
-    async def send(topic: str) -> Any:
-        sender = RecordSender(producer, produced)
-        return await sender.send(Emission(topic, Event({"n": 1}, "ev-1")))
-
-    metadata = await _narrowing_race(producer, send, known, newcomer)
-    assert metadata.topic == known and produced == {known: 1}
+    # with a plain aiokafka producer: the sender tracks its topics itself
+    await _narrowing_race(kafka_broker.bootstrap_servers, AIOKafkaProducer, through_sender=True)
 
 
 async def test_a_plain_aiokafka_producer_loses_the_race(kafka_broker: Any) -> None:
@@ -95,14 +85,5 @@ async def test_a_plain_aiokafka_producer_loses_the_race(kafka_broker: Any) -> No
 
     If this starts failing, aiokafka fixed the race and producer.py can go.
     """
-    brokers = kafka_broker.bootstrap_servers
-    known, newcomer = await _topics(brokers, 2)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=brokers, linger_ms=LINGER_MS, request_timeout_ms=TIMEOUT_MS
-    )
-
-    async def send(topic: str) -> Any:
-        return await producer.send(topic, b"v", key=b"k")
-
     with pytest.raises(NotLeaderForPartitionError):
-        await _narrowing_race(producer, send, known, newcomer)
+        await _narrowing_race(kafka_broker.bootstrap_servers, AIOKafkaProducer, False)
