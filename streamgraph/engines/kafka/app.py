@@ -40,6 +40,8 @@ logger = logging.getLogger("streamgraph.kafka")
 
 # most records a step agent takes from its queue at once (one burst of sends, one ack entry)
 MAX_BATCH = 500
+# a delivery pending this long gets a warning in the log (and again after as long again)
+SLOW_DELIVERY_SECONDS = 15.0
 
 
 class Counters:
@@ -322,6 +324,8 @@ class KafkaGraph:
             records, sent = await queue.get()
             try:
                 for delivery in sent:
+                    if isinstance(delivery, asyncio.Future) and not delivery.done():
+                        await _delivered(delivery)
                     await delivery
             except Exception:
                 # not acked: Faust will not commit past it, so it is redelivered after a restart
@@ -332,6 +336,22 @@ class KafkaGraph:
                     record.ack()
             finally:
                 self.counters.in_flight -= 1
+
+
+async def _delivered(delivery: asyncio.Future[Any]) -> None:
+    """Wait for `delivery`, warning while the broker keeps it waiting (the inputs stay unacked)."""
+    waited = 0.0
+    while True:
+        try:
+            await asyncio.wait_for(asyncio.shield(delivery), SLOW_DELIVERY_SECONDS)
+            return
+        except TimeoutError:
+            waited += SLOW_DELIVERY_SECONDS
+            logger.warning(
+                "a record has waited %.0f s for the broker to acknowledge it; the inputs that "
+                "caused it stay unacked (and uncommitted) until it is",
+                waited,
+            )
 
 
 def build_app(
