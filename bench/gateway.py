@@ -32,6 +32,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from streamgraph.loops import use_uvloop
+
 ROOT = Path(__file__).resolve().parents[1]
 CONCURRENCY = (1, 64)
 
@@ -211,6 +213,7 @@ def main() -> None:
     parser.add_argument("--serve-plain", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--serve-echo", nargs=2, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    use_uvloop()  # every server here and this client: the gateway's loop (streamgraph/loops.py)
     if args.serve_plain:
         serve_plain(args.serve_plain)
         return

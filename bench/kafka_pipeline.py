@@ -4,7 +4,7 @@ In one run, on the same broker: (a) three raw aiokafka relays (consume, produce;
 sizes) and (b) `topologies.pipeline` run by a `streamgraph worker` process. Prints events/s for
 both, the ratio b/a, single-request end-to-end latency p50/p99 for both, and the worker's RSS.
 
-    .venv/bin/python bench/kafka_pipeline.py [--events N] [--brokers host:port]
+    .venv/bin/python bench/kafka_pipeline.py [--events N] [--brokers host:port] [--loop asyncio]
 
 Without --brokers it starts a local Apache Kafka (streamgraph.broker.LocalKafka) and stops it.
 """
@@ -27,6 +27,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from streamgraph.loops import use_uvloop
 from topologies.pipeline import enrich, label, score
 
 PARTITIONS = 4
@@ -172,7 +173,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--brokers", default=None)
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     args = parser.parse_args()
+    # the worker's event loop (streamgraph/loops.py) is the relays' and the
+    # clients' here too, for a like-for-like baseline
+    os.environ["STREAMGRAPH_UVLOOP"] = str(args.loop == "uvloop").lower()
+    use_uvloop()
     broker = None
     brokers = args.brokers
     if brokers is None:
@@ -186,7 +192,10 @@ def main() -> None:
     finally:
         if broker is not None:
             broker.stop()
-    print(f"3-step flow on Apache Kafka ({brokers}), {args.events} events, {PARTITIONS} partitions")
+    print(
+        f"3-step flow on Apache Kafka ({brokers}), {args.events} events, {PARTITIONS} partitions, "
+        f"{args.loop} event loops"
+    )
     print(f"{'':<26}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
     print(f"{'(a) raw aiokafka relay':<26}{raw_rate:>10,.0f}{raw_p50:>9.2f}{raw_p99:>9.2f}")
     print(f"{'(b) streamgraph worker':<26}{sg_rate:>10,.0f}{sg_p50:>9.2f}{sg_p99:>9.2f}")

@@ -59,10 +59,12 @@ def gateway(topology: str, function: str | None, host: str, port: int, brokers: 
     from aiohttp import web
 
     from ..gateway import gateway_app
+    from ..loops import use_uvloop
 
     serving = pick_function(load(topology), function)
     settings = settings_for(brokers)
     click.echo(f"gateway for {serving.name} on http://{host}:{port}/ -> {settings.brokers}")
+    use_uvloop()  # aiohttp's run_app makes its loop through the policy
     web.run_app(gateway_app(serving.name, settings), host=host, port=port)
 
 

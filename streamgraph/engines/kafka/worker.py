@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from ...errors import StreamgraphError
+from ...loops import use_uvloop
 from ...settings import Settings
 from .app import build_app
 from .metrics import serve_metrics, worker_registry
@@ -37,15 +38,6 @@ def topology_function(module: Any) -> Any:
     return function
 
 
-def event_loop_option() -> list[str]:
-    """`--loop uvloop` when uvloop is installed: its loop turns and socket I/O cost less."""
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        return []
-    return ["--loop", "uvloop"]
-
-
 def run_worker(
     module_name: str,
     function: str | None = None,
@@ -62,6 +54,7 @@ def run_worker(
     """
     from ...locate import load_function
 
+    use_uvloop()  # before anything creates an event loop
     serving = load_function(module_name)
     if model:
         run_model_worker(serving, model, loglevel)
@@ -77,7 +70,7 @@ def run_worker(
     if metrics_port:
         graph = app.streamgraph  # type: ignore[attr-defined]
         serve_metrics(worker_registry(graph), metrics_port, metrics_host)
-    argv = ["streamgraph-worker", *event_loop_option(), "worker", "-l", loglevel]
+    argv = ["streamgraph-worker", "worker", "-l", loglevel]
     if web_port:
         argv += ["--web-port", str(web_port)]
     else:
