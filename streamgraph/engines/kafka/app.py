@@ -40,6 +40,9 @@ logger = logging.getLogger("streamgraph.kafka")
 
 # most records a step agent takes from its queue at once (one burst of sends, one ack entry)
 MAX_BATCH = 500
+# how much one fetch brings per partition: ~600 small events, more than an agent batch; Faust's
+# 1 MiB default held ~40 MB more under a burst for no more throughput (bench/kafka_pipeline.py)
+FETCH_BYTES_PER_PARTITION = 64 * 1024
 # a delivery pending this long gets a warning in the log (and again after as long again)
 SLOW_DELIVERY_SECONDS = 15.0
 
@@ -120,11 +123,13 @@ class KafkaGraph:
             web_enabled=bool(app_options.pop("web_enabled", False)),
             Stream=LeanStream,
             # a crashed worker's partitions move to the others after 10 s, not Faust's 60 s;
-            # an agent's queue holds a few batches, not Faust's 4096 events (memory under load)
+            # an agent's queue holds a few batches, not Faust's 4096 events, and a fetch brings
+            # 64 KiB a partition, not 1 MiB (memory under load)
             **{
                 "broker_session_timeout": 10.0,
                 "broker_heartbeat_interval": 1.0,
                 "stream_buffer_maxsize": 4 * MAX_BATCH,
+                "consumer_max_fetch_size": FETCH_BYTES_PER_PARTITION,
                 **app_options,
             },
         )
