@@ -28,7 +28,6 @@ import bisect
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -156,35 +155,18 @@ def analyse(path: Path) -> dict[str, dict[str, list[float]]]:
 # -- the run --------------------------------------------------------------------------------------
 def run(brokers: str, requests: int) -> Path:
     sys.path.insert(0, str(ROOT))
-    from bench.kafka_pipeline import latency
+    from bench.kafka_pipeline import latency, ready_worker
 
     prefix = f"sgh{uuid.uuid4().hex[:6]}"
     folder = Path(tempfile.mkdtemp(prefix="sg-bench-hops-"))
     out = folder / "stages.jsonl"
     env = {**os.environ, "STREAMGRAPH_BROKERS": brokers, "STREAMGRAPH_TOPIC_PREFIX": prefix,
            "STREAMGRAPH_PARTITIONS": "4", "PYTHONPATH": str(ROOT)}  # fmt: skip
-    log = (folder / "worker.log").open("wb")
-    worker = subprocess.Popen(
-        [sys.executable, __file__, "--probe-worker", str(out)],
-        cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 90
-        while "Ready" not in (folder / "worker.log").read_text(errors="replace"):
-            if worker.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((folder / "worker.log").read_text(errors="replace")[-3000:])
-            time.sleep(0.2)
+    with ready_worker([sys.executable, __file__, "--probe-worker", str(out)], env, folder):
         entry, result = f"{prefix}.pipeline.in", f"{prefix}.pipeline.out"
         p50, p99 = asyncio.run(latency(brokers, entry, result, requests))
         print(f"end to end ({requests} single events, 3 steps): p50 {p50:.2f} ms, p99 {p99:.2f} ms")
         time.sleep(2.5)  # the worker dumps its stages every second
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()
     return out
 
 

@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -139,26 +141,23 @@ async def raw_run(brokers: str, events: int, requests: int) -> tuple[float, floa
     return rate, p50, p99
 
 
-def streamgraph_run(brokers: str, events: int, requests: int) -> tuple[float, float, float, float]:
-    prefix = f"sgb{uuid.uuid4().hex[:6]}"
-    env = {**os.environ, "STREAMGRAPH_BROKERS": brokers, "STREAMGRAPH_TOPIC_PREFIX": prefix,
-           "STREAMGRAPH_PARTITIONS": str(PARTITIONS)}  # fmt: skip
-    folder = Path(tempfile.mkdtemp(prefix="sg-bench-"))
-    log = (folder / "worker.log").open("wb")
+@contextmanager
+def ready_worker(
+    command: list[str], env: dict[str, str], folder: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker process started with `command`, once its log says Ready; stopped after."""
+    log_path = folder / "worker.log"
+    log = log_path.open("wb")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "streamgraph.cli", "worker", "topologies.pipeline", "-l", "info"],
-        cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 90
-        while "Ready" not in (folder / "worker.log").read_text(errors="replace"):
+        while "Ready" not in log_path.read_text(errors="replace"):
             if worker.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((folder / "worker.log").read_text(errors="replace")[-3000:])
+                raise RuntimeError(log_path.read_text(errors="replace")[-3000:])
             time.sleep(0.2)
-        entry, out = f"{prefix}.pipeline.in", f"{prefix}.pipeline.out"
-        rate = asyncio.run(throughput(brokers, entry, out, events))
-        p50, p99 = asyncio.run(latency(brokers, entry, out, requests))
-        return rate, p50, p99, rss_mb(worker.pid)
+        yield worker
     finally:
         worker.terminate()
         try:
@@ -166,6 +165,19 @@ def streamgraph_run(brokers: str, events: int, requests: int) -> tuple[float, fl
         except subprocess.TimeoutExpired:
             worker.kill()
         log.close()
+
+
+def streamgraph_run(brokers: str, events: int, requests: int) -> tuple[float, float, float, float]:
+    prefix = f"sgb{uuid.uuid4().hex[:6]}"
+    env = {**os.environ, "STREAMGRAPH_BROKERS": brokers, "STREAMGRAPH_TOPIC_PREFIX": prefix,
+           "STREAMGRAPH_PARTITIONS": str(PARTITIONS)}  # fmt: skip
+    folder = Path(tempfile.mkdtemp(prefix="sg-bench-"))
+    command = [sys.executable, "-m", "streamgraph.cli", "worker", "topologies.pipeline"]
+    with ready_worker(command, env, folder) as worker:
+        entry, out = f"{prefix}.pipeline.in", f"{prefix}.pipeline.out"
+        rate = asyncio.run(throughput(brokers, entry, out, events))
+        p50, p99 = asyncio.run(latency(brokers, entry, out, requests))
+        return rate, p50, p99, rss_mb(worker.pid)
 
 
 def main() -> None:
