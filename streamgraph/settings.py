@@ -71,6 +71,13 @@ class Settings(BaseSettings):
         gt=0,
         description="How long a synchronous caller waits for a reply before a 504.",
     )
+    stop_timeout_seconds: float = Field(
+        20.0,
+        gt=0,
+        description="How long a `streamgraph worker` may take to stop (Ctrl-C, SIGTERM) before "
+        "it exits anyway; inputs it had not committed are redelivered. A healthy worker stops "
+        "in 2-3 s; with the broker gone Faust alone takes about a minute.",
+    )
     max_body_bytes: int = Field(
         10 * 1024 * 1024,
         gt=0,

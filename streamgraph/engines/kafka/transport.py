@@ -17,6 +17,9 @@ and bench/kafka_pipeline.py cover them).
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
@@ -210,6 +213,15 @@ class LeanTransport(faust_aiokafka.Transport):
 class LeanApp(faust.App):
     """A Faust app whose `kafka://` transport uses `LeanConsumer` and whose monitor is lean."""
 
+    #: seconds a stopping worker process may take before it exits anyway (None: no limit);
+    #: only worker processes set it (an app inside a test process must never exit it)
+    stop_deadline: float | None = None
+
+    async def on_stop(self) -> None:
+        if self.stop_deadline is not None:
+            exit_after(self.stop_deadline)
+        await super().on_stop()
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("Monitor", LeanMonitor)
         # the stream iterator takes a queued event without awaiting the queue (Faust's opt-in)
@@ -235,3 +247,25 @@ class LeanApp(faust.App):
         if getattr(url, "scheme", "") != "kafka":
             return super()._new_transport()
         return LeanTransport(self.conf.broker_consumer, self)
+
+
+def exit_after(seconds: float) -> None:
+    """End this process in `seconds` unless it has ended by then (a daemon timer thread).
+
+    Faust's stop waits for unacked inputs, commits and leaves the group; with the broker gone
+    that takes about a minute. Exiting early loses nothing: what was not committed is
+    redelivered to the next worker.
+    """
+
+    def exit_now() -> None:
+        logging.getLogger("streamgraph.kafka").warning(
+            "the worker did not stop within %.0f s (is the broker reachable?); exiting now, "
+            "inputs not yet committed will be redelivered",
+            seconds,
+        )
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, exit_now)
+    timer.daemon = True
+    timer.start()

@@ -67,6 +67,7 @@ def run_worker(
         )
     settings = Settings()
     app = build_app(serving, settings, current_function=current)
+    app.stop_deadline = settings.stop_timeout_seconds  # type: ignore[attr-defined]
     if metrics_port:
         graph = app.streamgraph  # type: ignore[attr-defined]
         serve_metrics(worker_registry(graph), metrics_port, metrics_host)
