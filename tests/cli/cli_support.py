@@ -78,28 +78,41 @@ def wait_for_text(path: Path, text: str, popen: subprocess.Popen[Any], timeout: 
     raise AssertionError(f"no {text!r} after {timeout} s:\n{path.read_text(errors='replace')}")
 
 
-@pytest.fixture
-def cyclic_worker(kafka_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """One `streamgraph worker topologies.cyclic` process, ready."""
-    log = tmp_path / "worker.log"
+def start_cyclic_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A `streamgraph worker topologies.cyclic` process logging to `log`, once it is Ready."""
     with log.open("wb") as out:
         popen = subprocess.Popen(
             streamgraph("worker", "topologies.cyclic"),
-            env=kafka_env,
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
         wait_for_text(log, "Ready", popen)
+    except BaseException:
+        stop_process(popen)
+        raise
+    return popen
+
+
+def stop_process(popen: subprocess.Popen[bytes]) -> None:
+    popen.terminate()
+    try:
+        popen.wait(20)
+    except subprocess.TimeoutExpired:
+        popen.kill()
+        popen.wait(10)
+
+
+@pytest.fixture
+def cyclic_worker(kafka_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """One `streamgraph worker topologies.cyclic` process, ready."""
+    popen = start_cyclic_worker(kafka_env, tmp_path / "worker.log")
+    try:
         yield popen
     finally:
-        popen.terminate()
-        try:
-            popen.wait(20)
-        except subprocess.TimeoutExpired:
-            popen.kill()
-            popen.wait(10)
+        stop_process(popen)
 
 
 def pid_alive(pid: int) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import streamgraph, wait_for_text
+from cli_support import start_cyclic_worker
 
 from streamgraph.broker import LocalKafka
 
@@ -24,16 +24,7 @@ def _worker(brokers: str, log: Path, stop_timeout: float) -> subprocess.Popen[by
         "STREAMGRAPH_TOPIC_PREFIX": f"stop{uuid.uuid4().hex[:8]}",
         "STREAMGRAPH_STOP_TIMEOUT_SECONDS": str(stop_timeout),
     }
-    with log.open("wb") as out:
-        popen = subprocess.Popen(
-            streamgraph("worker", "topologies.cyclic"),
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    wait_for_text(log, "Ready", popen)
-    return popen
+    return start_cyclic_worker(env, log)
 
 
 def _stop(popen: subprocess.Popen[bytes]) -> tuple[int, float]:
