@@ -79,7 +79,7 @@ async def serve_echo(brokers: str, entry: str) -> None:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    from streamgraph.engines.kafka.codec import decode, encode
+    from streamgraph.wire.codec import decode, encode
     from topologies.pipeline import enrich, label, score
 
     admin = AIOKafkaAdminClient(bootstrap_servers=brokers)

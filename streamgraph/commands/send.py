@@ -42,7 +42,7 @@ async def send_all(
     on_answer: Any,
 ) -> None:
     """Send every event (at most `concurrency` waiting at once); `on_answer(line, status, body)`."""
-    from ..gateway.requester import KafkaRequester
+    from ..wire.requester import KafkaRequester
 
     requester = KafkaRequester(settings.brokers, settings.topic(function_name, "in"))
     await requester.start()

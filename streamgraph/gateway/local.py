@@ -16,7 +16,7 @@ from aiohttp import web
 from ..core.event import Event
 from ..errors import GatewayTimeoutError
 from ..settings import Settings
-from .requester import Answer
+from ..wire.requester import Answer
 from .server import make_app
 
 

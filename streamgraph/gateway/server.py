@@ -18,11 +18,11 @@ from aiohttp import web
 
 from ..core.content import decode_body
 from ..core.event import Event
-from ..engines.kafka.codec import travels
 from ..errors import HTTPError, PayloadTooLargeError, describe
 from ..settings import Settings
+from ..wire.codec import travels
+from ..wire.requester import Answer, KafkaRequester
 from .metrics import install_metrics
-from .requester import Answer, KafkaRequester
 
 logger = logging.getLogger("streamgraph.gateway")
 

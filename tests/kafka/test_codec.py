@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streamgraph.core.event import Event
-from streamgraph.engines.kafka.codec import (
+from streamgraph.wire.codec import (
     H_TIMESTAMP,
     KafkaReply,
     RecordError,

@@ -1,6 +1,6 @@
 """Records queued for a topic are delivered even when the producer's metadata narrows meanwhile.
 
-The race behind events that got no answer (streamgraph/engines/kafka/producer.py): a topic known
+The race behind events that got no answer (streamgraph/wire/producer.py): a topic known
 only from an all-topics metadata refresh gets a record; before the record is sent, another topic
 is tracked and the next refresh leaves the first one out. A 300 ms linger holds the record in the
 accumulator long enough to make the race certain here.
@@ -19,8 +19,8 @@ from aiokafka.errors import NotLeaderForPartitionError
 
 from streamgraph.core.event import Event
 from streamgraph.engines.kafka.executor import Emission
-from streamgraph.engines.kafka.producer import TrackingProducer
 from streamgraph.engines.kafka.sender import RecordSender
+from streamgraph.wire.producer import TrackingProducer
 
 pytestmark = pytest.mark.kafka
 

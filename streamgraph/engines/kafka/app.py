@@ -25,8 +25,8 @@ from ...core.context import GraphContext
 from ...core.event import Event
 from ...errors import StreamgraphError
 from ...settings import Settings
+from ...wire.codec import RecordError, decode
 from .batches import LeanStream
-from .codec import RecordError, decode
 from .executor import Emission, StepExecutor
 from .expiry import add_state_expiry
 from .metrics import StepStats

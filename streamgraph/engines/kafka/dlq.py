@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer
 
 from ...settings import Settings
-from .codec import H_ERROR, H_ORIGIN, H_ORIGIN_TOPIC, H_STATUS
-from .producer import TrackingProducer
+from ...wire.codec import H_ERROR, H_ORIGIN, H_ORIGIN_TOPIC, H_STATUS
+from ...wire.producer import TrackingProducer
 
 logger = logging.getLogger("streamgraph.kafka.dlq")
 

@@ -19,7 +19,7 @@ from ...core.event import Event
 from ...core.results import DROP, Many
 from ...core.step import StepRuntime
 from ...errors import describe, status_of
-from .codec import KafkaReply
+from ...wire.codec import KafkaReply
 from .topology import Topology
 
 logger = logging.getLogger("streamgraph.kafka")

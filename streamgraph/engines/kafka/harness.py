@@ -23,8 +23,8 @@ from aiokafka import TopicPartition
 from ...core.content import decode_body
 from ...core.event import Event
 from ...errors import BadRequestError, HTTPError
-from ...gateway.requester import KafkaRequester
 from ...settings import Settings
+from ...wire.requester import KafkaRequester
 from ..loop_thread import LoopThread
 from ..reply import Response, finish, iterate_blocking, relay
 from .app import KafkaGraph

@@ -23,8 +23,8 @@ from ...serving.mechanisms import ASYNCIO, THREAD_POOL, Runnable, make_runnable
 from ...serving.model import Model
 from ...serving.shared import SharedModelRegistry
 from ...settings import Settings
-from .codec import H_CORRELATION, H_REPLY_TO
-from .producer import TrackingProducer
+from ...wire.codec import H_CORRELATION, H_REPLY_TO
+from ...wire.producer import TrackingProducer
 from .remote_model import (
     consumer_group,
     declare_topic,

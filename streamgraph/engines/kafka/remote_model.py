@@ -25,9 +25,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from ...errors import GatewayTimeoutError
 from ...serving.mechanisms import DEDICATED_PROCESS, Runnable, exception_by_name
 from ...settings import Settings
-from .codec import H_CORRELATION, H_REPLY_TO
-from .producer import TrackingProducer
-from .reply_topics import create_topic, delete_reply_topic
+from ...wire.codec import H_CORRELATION, H_REPLY_TO
+from ...wire.producer import TrackingProducer
+from ...wire.reply_topics import create_topic, delete_reply_topic
 
 if TYPE_CHECKING:
     from ...serving.artifacts import Artifact

@@ -14,9 +14,9 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
-from .codec import H_ORIGIN_TOPIC, encode
+from ...wire.codec import H_ORIGIN_TOPIC, encode
+from ...wire.producer import track_topic
 from .executor import Emission
-from .producer import track_topic
 
 __all__ = ["RecordSender"]
 

@@ -31,7 +31,7 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
-from .producer import TrackingProducer
+from ...wire.producer import TrackingProducer
 
 __all__ = ["LeanApp", "LeanMonitor", "LeanSchema"]
 

@@ -25,7 +25,9 @@ from aiokafka.errors import (
 )
 
 from ..core.event import Event
-from ..engines.kafka.codec import (
+from ..errors import GatewayTimeoutError, PayloadTooLargeError, ServiceUnavailableError
+from ..serving.oip_binary import HEADER_LENGTH
+from .codec import (
     H_CHUNK,
     H_CORRELATION,
     H_END,
@@ -34,10 +36,8 @@ from ..engines.kafka.codec import (
     decode,
     encode,
 )
-from ..engines.kafka.producer import TrackingProducer
-from ..engines.kafka.reply_topics import create_topic, delete_reply_topic
-from ..errors import GatewayTimeoutError, PayloadTooLargeError, ServiceUnavailableError
-from ..serving.oip_binary import HEADER_LENGTH
+from .producer import TrackingProducer
+from .reply_topics import create_topic, delete_reply_topic
 
 logger = logging.getLogger("streamgraph.gateway")
 

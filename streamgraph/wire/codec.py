@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
-from ...core.content import decode_body
-from ...core.event import Event
-from ...errors import StreamgraphError
+from ..core.content import decode_body
+from ..core.event import Event
+from ..errors import StreamgraphError
 
 H_ID = "sg-id"
 H_PATH = "sg-path"
