@@ -75,14 +75,14 @@ def describe(topology: str) -> None:
 @click.option("--rankdir", default="LR", show_default=True, help="Graphviz layout direction.")
 def plot(topology: str, output: Path, rankdir: str) -> None:
     """Draw TOPOLOGY's graph with Graphviz."""
-    from ..core.compile import as_flow
+    from ..graph.freeze import frozen_copy
     from ..graph.plot import plot_graph
 
     function = load(topology)
     if function.graph is None:
         raise click.ClickException(f"function {function.name} has no graph")
     try:
-        plot_graph(as_flow(function.graph), filename=str(output), rankdir=rankdir)
+        plot_graph(frozen_copy(function.graph), filename=str(output), rankdir=rankdir)
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"wrote {output}")

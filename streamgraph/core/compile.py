@@ -15,11 +15,13 @@ from typing import Any
 
 from ..errors import GraphError
 from ..graph.flow import RootFlowStep
+from ..graph.freeze import frozen_copy
 from ..graph.resolve import resolve_callable_args, resolve_class, resolve_handler
 from ..graph.steps import BaseStep, ErrorStep, QueueStep, RouterStep, TaskStep
 from ..graph.validate import check_graph
 from .context import GraphContext
 from .paths import split_path
+from .preparers import graph_preparers
 from .step import StepRuntime
 
 PASSING = {"context", "name"}
@@ -51,18 +53,6 @@ class Plan:
                     self.context.logger.exception("closing step object %r failed", obj)
 
 
-def as_flow(graph: RootFlowStep | RouterStep) -> RootFlowStep:
-    """A router topology runs as a flow of one responding router step."""
-    if isinstance(graph, RootFlowStep):
-        return graph
-    flow = RootFlowStep(engine="async")
-    graph.name = graph.name or "router"
-    graph.responder = True
-    graph.after = []
-    flow._insert(graph)
-    return flow
-
-
 def compile_graph(
     graph: RootFlowStep | RouterStep,
     namespace: dict[str, Any],
@@ -74,7 +64,7 @@ def compile_graph(
     `"*"` runs every function's steps (queues pass events straight on); a name runs that child
     function's steps alone, from its first step; None runs the parent function's steps.
     """
-    flow = as_flow(graph)
+    flow = frozen_copy(graph)  # compile never edits the declaration
     check_graph(flow)
     context.root = flow
     context.namespace = namespace
@@ -91,11 +81,11 @@ def compile_graph(
         engine=flow.engine,
         cyclic=flow.allow_cyclic,
     )
-    registry = _shared_models(flow, selected, namespace, context)
+    prepared = [prepare(flow, selected, namespace, context) for prepare in graph_preparers()]
     for step in selected:
         plan.steps[step.name] = _compile_step(flow, step, names, namespace, context, plan)
-    if registry is not None:
-        plan.objects.append(registry)  # closed after the steps that use it
+    # closed after the steps that use them (shared models)
+    plan.objects.extend(obj for obj in prepared if obj is not None)
     plan.starts = tuple(
         s.name for s in selected if not isinstance(s, ErrorStep) and not (set(s.upstream()) & names)
     )
@@ -103,36 +93,9 @@ def compile_graph(
     plan.responder = responders[0] if responders else None
     _check_streaming(flow, plan)
     _mark_answer_paths(plan)
+    _set_routing_rules(plan)
     plan.needs_loop = any(st.kind != "sync" or st.stateful == "batch" for st in plan.steps.values())
     return plan
-
-
-def _shared_models(
-    flow: RootFlowStep, selected: list[BaseStep], namespace: dict[str, Any], context: GraphContext
-) -> Any:
-    """Check every proxy names a declared shared model, then load each shared model ONCE."""
-    runners = [
-        s.class_name
-        for s in selected
-        if isinstance(s, TaskStep) and callable(getattr(s.class_name, "check_proxies", None))
-    ]
-    if runners:
-        from ..serving.endpoints import EndpointRegistry
-
-        context.endpoints = (
-            EndpointRegistry()
-        )  # one per graph, readable as server.context.endpoints
-    if not flow.shared_models and not any(r.proxies() for r in runners):
-        return None
-    from ..serving.shared import SharedModelRegistry  # only graphs with shared models pay for it
-
-    registry = SharedModelRegistry.from_specs(flow.shared_models)
-    registry.remote = context.remote_models
-    for runner in runners:
-        runner.check_proxies(registry)
-    registry.load_all(namespace)
-    context.shared_models = registry
-    return registry
 
 
 def _selected(step: BaseStep, function: str | None) -> bool:
@@ -174,7 +137,7 @@ def _compile_step(
     if isinstance(step, ErrorStep):
         common["outlets"] = tuple(n for n in step.before if n in names)
         common["responder"] = not step.before or step.responder
-    call, obj, select, paths_in_class = _build_callable(flow, step, namespace, context)
+    call, obj, select, paths_in_class, full_event = _build_callable(flow, step, namespace, context)
     if obj is not None:
         plan.objects.append(obj)
     stateful = getattr(obj, "stateful", None)
@@ -184,7 +147,7 @@ def _compile_step(
         step.name,
         None if stateful else call,
         obj=obj,
-        full_event=step.full_event,
+        full_event=full_event,
         input_keys=() if paths_in_class else split_path(step.input_path),
         result_keys=() if paths_in_class else split_path(step.result_path),
         select=select,
@@ -200,8 +163,9 @@ def _identity(body: Any) -> Any:
 
 def _build_callable(
     flow: RootFlowStep, step: TaskStep, namespace: dict[str, Any], context: GraphContext
-) -> tuple[Callable[..., Any], Any, Callable[[Any], Any] | None, bool]:
-    """(callable, step object, outlet selector, whether the class handles its own paths)."""
+) -> tuple[Callable[..., Any], Any, Callable[[Any], Any] | None, bool, bool]:
+    """(callable, step object, outlet selector, whether the class handles its own paths,
+    whether the callable takes the full event)."""
     target = step.class_name
     if target is None and isinstance(step, RouterStep):
         target = "ModelRouter"
@@ -211,7 +175,7 @@ def _build_callable(
         fn = resolve_handler(step.handler if target is None else target, namespace, step.name)
         if _accepts(fn, "context"):
             fn = functools.partial(fn, context=context)
-        return fn, None, None, False
+        return fn, None, None, False, step.full_event
     if isinstance(step, RouterStep) and target is None:
         target = "ModelRouter"  # `"*"` alone means the default model router, as in MLRun
     resolved = resolve_class(target, namespace, step.name)
@@ -221,17 +185,13 @@ def _build_callable(
         fn = resolved
         if _accepts(fn, "context"):
             fn = functools.partial(fn, context=context)
-        return fn, None, None, False
+        return fn, None, None, False, step.full_event
     else:
         obj, paths_in_class = resolved, False
-        if getattr(obj, "context", None) is None:
-            try:
-                obj.context = context
-            except AttributeError:
-                pass
+        _give_context(obj, context)
     _post_init(obj, step)
     if getattr(obj, "stateful", None):
-        return _identity, obj, getattr(obj, "select_outlets", None), paths_in_class
+        return _identity, obj, getattr(obj, "select_outlets", None), paths_in_class, False
     handler_name = step.handler if isinstance(step.handler, str) else None
     if handler_name:
         if not hasattr(obj, handler_name):
@@ -241,8 +201,7 @@ def _build_callable(
             )
         call = getattr(obj, handler_name)
     elif hasattr(obj, "do_event"):
-        call = obj.do_event
-        step.full_event = True
+        return obj.do_event, obj, getattr(obj, "select_outlets", None), paths_in_class, True
     elif hasattr(obj, "do"):
         call = obj.do
     else:
@@ -250,7 +209,7 @@ def _build_callable(
             f"step {step.name} does not have a handler: class {type(obj).__name__} has no do() "
             "method (nor a handler); a step class must define do(event)"
         )
-    return call, obj, getattr(obj, "select_outlets", None), paths_in_class
+    return call, obj, getattr(obj, "select_outlets", None), paths_in_class, step.full_event
 
 
 def _instantiate(
@@ -296,13 +255,22 @@ def _build_routes(
             obj, _ = _instantiate(flow, route, cls, namespace, context)
         else:
             obj = cls
-            if getattr(obj, "context", None) is None:
-                obj.context = context
+            _give_context(obj, context)
             if not getattr(obj, "name", None):
                 obj.name = key
         _post_init(obj, route)
         routes[key] = obj
     return routes
+
+
+def _give_context(obj: Any, context: GraphContext) -> None:
+    """A step given as an instance gets the context of the graph it is compiled into (also
+    when an earlier compile gave it another), unless its owner set a context of their own."""
+    if getattr(obj, "context", None) is None or isinstance(obj.context, GraphContext):
+        try:
+            obj.context = context
+        except AttributeError:
+            pass
 
 
 def _post_init(obj: Any, step: BaseStep) -> None:
@@ -353,6 +321,17 @@ def _mark_answer_paths(plan: Plan) -> None:
                 changed = True
     for name, step in plan.steps.items():
         step.reaches_responder = name in reach or step.is_error_step
+
+
+def _set_routing_rules(plan: Plan) -> None:
+    """Give every step the graph-wide rules `core.outcome` routes by."""
+    sync = plan.engine == "sync"
+    # with one start and no branches, an event a step drops would never be answered otherwise
+    linear = len(plan.starts) == 1 and all(len(s.outlets) <= 1 for s in plan.steps.values())
+    for step in plan.steps.values():
+        step.answers_when_last = sync
+        step.outputs_when_last = plan.responder is None
+        step.ack_on_drop = linear or (plan.responder is None and not sync)
 
 
 def _check_streaming(flow: RootFlowStep, plan: Plan) -> None:

@@ -1,12 +1,15 @@
-"""How a request body is read: JSON when it parses (or must), text when asked for."""
+"""How a request becomes an event: the body read as JSON when it parses (or must), text when
+asked for; MLRun's id and path headers honoured."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 
 from ..errors import BadRequestError
+from .event import Event
 
 JSON_TYPES = ("application/json", "json")
 TEXT_TYPES = ("application/text", "text/plain")
@@ -38,3 +41,38 @@ def decode_body(body: Any, content_type: str | None) -> Any:
         if base:
             raise BadRequestError(f"failed to json decode event, {exc}") from None
         return body
+
+
+# MLRun's request headers: a caller (or MLRun's RemoteStep) names the event id and path
+EVENT_ID_HEADER = "mlrun-event-id"
+EVENT_PATH_HEADER = "mlrun-event-path"
+
+
+def request_event(
+    body: Any,
+    path: str = "/",
+    method: str = "",
+    headers: Mapping[str, str] | None = None,
+    content_type: str | None = None,
+    event_id: str | None = None,
+    *,
+    keep_headers: Callable[[str], bool] | None = None,
+) -> Event:
+    """The event a request becomes, on every engine and front end, as MLRun's server makes it.
+
+    The body is read by its content type (bad JSON: 400); `MLRUN-EVENT-ID` and
+    `MLRUN-EVENT-PATH` (any case) override the event id and path; the method is POST with a
+    body and GET without unless given. `keep_headers` chooses the headers the event keeps
+    (all of them by default; the gateway keeps those that travel on Kafka).
+    """
+    kept: dict[str, str] = {}
+    for name, value in (headers or {}).items():
+        lower = name.lower()
+        if lower == EVENT_ID_HEADER:
+            event_id = value
+        elif lower == EVENT_PATH_HEADER:
+            path = value
+        if keep_headers is None or keep_headers(name):
+            kept[str(name)] = value
+    method = (method or ("POST" if body is not None else "GET")).upper()
+    return Event(decode_body(body, content_type), event_id, path or "/", method, kept, content_type)

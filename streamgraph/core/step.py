@@ -35,6 +35,8 @@ class StepRuntime:
     """A compiled step: its callable, its outlets and its rules."""
 
     __slots__ = (
+        "ack_on_drop",
+        "answers_when_last",
         "call",
         "cyclic",
         "error_target",
@@ -47,6 +49,7 @@ class StepRuntime:
         "name",
         "obj",
         "outlets",
+        "outputs_when_last",
         "reaches_responder",
         "responder",
         "result_keys",
@@ -96,6 +99,13 @@ class StepRuntime:
         # can this step's events still lead to the answer? (set by compile; errors in branches
         # that cannot are logged and dead-lettered but never fail the caller's request)
         self.reaches_responder = True
+        # graph-wide rules compile sets on every step, so routing needs only the step:
+        # an event with no outlet left is the answer (the sync engine answers with the last
+        # result) or the function's output (no responder); a dropped event is acknowledged
+        # `{"id"}` when nothing else would answer (a linear graph, or no responder)
+        self.answers_when_last = False
+        self.outputs_when_last = False
+        self.ack_on_drop = False
         # the hot path skips every optional rule when none applies
         self.simple = not (full_event or input_keys or result_keys or cyclic)
 

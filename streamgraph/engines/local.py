@@ -16,11 +16,25 @@ from typing import Any
 
 from ..core.builtins import Batch
 from ..core.compile import Plan, compile_graph
-from ..core.content import decode_body
+from ..core.content import request_event
 from ..core.context import GraphContext
 from ..core.event import Event
-from ..core.results import DROP, Many
-from ..core.step import ASYNC_GENERATOR, GENERATOR, StepRuntime
+from ..core.outcome import (
+    DeadLetter,
+    FanOut,
+    Forward,
+    Outcome,
+    Stream,
+    ToErrorHandler,
+    describe_failure,
+    failure,
+    forward,
+    merge,
+    outcome,
+    pass_on,
+    stream_outcomes,
+)
+from ..core.step import StepRuntime
 from ..errors import HTTPError, describe
 from .loop_thread import LoopThread
 from .reply import STREAM, Reply, Response, finish, iterate_blocking, relay
@@ -139,11 +153,7 @@ class LocalServer:
         content_type: str | None,
         event_id: str | None,
     ) -> Event:
-        headers = dict(headers or {})
-        event_id = headers.get("MLRUN-EVENT-ID", event_id)
-        path = headers.get("MLRUN-EVENT-PATH", path) or "/"
-        method = (method or ("POST" if body is not None else "GET")).upper()
-        return Event(decode_body(body, content_type), event_id, path, method, headers, content_type)
+        return request_event(body, path, method, headers, content_type, event_id)
 
     def _answer(self, event: Event, reply: Reply) -> Response:
         if reply.error is not None:
@@ -165,36 +175,27 @@ class LocalServer:
         return self._answer(event, reply)
 
     def _step_sync(self, step: StepRuntime, event: Event, work: Work) -> None:
+        if type(step) is _Fanout:
+            self._carry(step.step, forward(step.step, event), work)
+            return
         try:
             if step.stateful:
-                event = self._stateful(step, event)  # type: ignore[assignment]
-                if event is None:
+                out = self._stateful(step, event)
+                if out is None:
                     return
-                outlets, complete = step.outlets, step.responder
             elif event.end_of_stream:
-                outlets, complete = step.outlets, step.responder
+                out = pass_on(step, event)
             else:
-                if step.simple:
-                    result = step.call(event.body)  # type: ignore[misc]
-                else:
-                    result = step.invoke(event)
+                result = step.call(event.body) if step.simple else step.invoke(event)  # type: ignore[misc]
                 if inspect.isawaitable(result) or inspect.isgenerator(result):
                     raise TypeError(
                         f"step {step.name} returned {type(result).__name__} but the graph was "
                         "compiled for plain functions"
                     )
-                if result is DROP:
-                    return
-                if type(result) is Many:
-                    for item in reversed(result):
-                        work.append((_Fanout(step), event.copy(body=item)))
-                    return
-                event = step.apply(event, result)
-                outlets, complete = step.route(event)
+                out = outcome(step, event, result)
         except Exception as exc:
-            self._failed(step, event, exc, work)
-            return
-        self._after(step, event, outlets, complete, work)
+            out = failure(step, event, exc)
+        self._carry(step, out, work)
 
     # -- the event-loop path -------------------------------------------------------------------
     def _loop(self) -> LoopThread:
@@ -233,69 +234,34 @@ class LocalServer:
             await self._step_async(step, event, work)
 
     async def _step_async(self, step: StepRuntime, event: Event, work: Work) -> None:
+        if type(step) is _Fanout:
+            self._carry(step.step, forward(step.step, event), work)
+            return
         try:
             if step.stateful:
-                event = self._stateful(step, event)  # type: ignore[assignment]
-                if event is None:
+                out = self._stateful(step, event)
+                if out is None:
                     return
-                outlets, complete = step.outlets, step.responder
             elif event.end_of_stream:
-                outlets, complete = step.outlets, step.responder
+                out = pass_on(step, event)
             else:
                 result = step.invoke(event)
-                if (
-                    step.kind in (GENERATOR, ASYNC_GENERATOR)
-                    or inspect.isasyncgen(result)
-                    or inspect.isgenerator(result)
-                ):
-                    await self._stream(step, event, result)
-                    return
                 if inspect.isawaitable(result):
                     result = await result
-                if result is DROP:
-                    return
-                if type(result) is Many:
-                    for item in reversed(result):
-                        work.append((_Fanout(step), event.copy(body=item)))
-                    return
-                event = step.apply(event, result)
-                outlets, complete = step.route(event)
+                out = outcome(step, event, result)
         except Exception as exc:
-            self._failed(step, event, exc, work)
-            return
-        self._after(step, event, outlets, complete, work)
+            out = failure(step, event, exc)
+        if type(out) is Stream:
+            await self._stream(out)
+        else:
+            self._carry(step, out, work)
 
-    async def _stream(self, step: StepRuntime, event: Event, chunks: Any) -> None:
-        """Send each yielded value on as a chunk, downstream first, then an end marker."""
-        seq = 0
-        try:
-            if inspect.isasyncgen(chunks):
-                async for value in chunks:
-                    await self._chunk(step, event, value, seq)
-                    seq += 1
-            else:
-                for value in chunks:
-                    await self._chunk(step, event, value, seq)
-                    seq += 1
-                    await asyncio.sleep(0)  # let other requests run between chunks
-        except Exception as exc:
+    async def _stream(self, stream: Stream) -> None:
+        """Each chunk runs through the rest of the graph before the next one (downstream first)."""
+        async for out in stream_outcomes(stream):
             work: Work = []
-            self._failed(step, event, exc, work)
+            self._carry(stream.step, out, work)
             await self._drive(work)
-            return
-        end = event.copy(body=None)
-        end.end_of_stream, end.chunk, end.stream_from, end.source = True, seq, step.name, step.name
-        work = []
-        self._after(step, end, step.outlets, step.responder, work)
-        await self._drive(work)
-
-    async def _chunk(self, step: StepRuntime, event: Event, value: Any, seq: int) -> None:
-        chunk = step.apply(event.copy(), value)
-        chunk.chunk, chunk.stream_from = seq, step.name
-        outlets, complete = step.route(chunk)
-        work: Work = []
-        self._after(step, chunk, outlets, complete, work)
-        await self._drive(work)
 
     async def _drain(self) -> None:
         for step in self._steps.values():
@@ -305,14 +271,31 @@ class LocalServer:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    # -- shared by both paths ------------------------------------------------------------------
-    def _after(
-        self, step: StepRuntime, event: Event, outlets: tuple[str, ...], complete: bool, work: Work
-    ) -> None:
-        if complete:
+    # -- carrying outcomes out (shared by both paths) ---------------------------------------
+    def _carry(self, step: StepRuntime, out: Outcome, work: Work) -> None:
+        """Do what `core.outcome` decided: the next steps go on the work stack."""
+        if type(out) is Forward:
+            self._forward(step, out, work)
+        elif type(out) is FanOut:
+            for item in reversed(out.events):
+                work.append((_Fanout(step), item))
+        elif type(out) is ToErrorHandler:
+            work.append((self._steps[out.target], out.event))
+        elif type(out) is DeadLetter:
+            self.errors.append(describe_failure(out))
+            logger.debug("step %s failed on event %s: %s", step.name, out.event.id, out.error)
+            if out.answer_caller:
+                for member in out.event.members or (out.event,):
+                    if isinstance(member.reply, Reply):
+                        member.reply.set_error(out.error)
+        elif type(out) is Stream:
+            raise TypeError(f"step {step.name} streams, which needs the event-loop path")
+        # Drop: nothing to do; a request nothing answered gets {"id"} once its work is done
+
+    def _forward(self, step: StepRuntime, out: Forward, work: Work) -> None:
+        event, outlets = out.event, out.outlets
+        if out.answer:
             _respond(event)
-        elif self._sync_engine and not outlets:
-            _respond(event)  # the sync engine answers with the last step's result
         if step.terminal_queue is not None:
             self.queue_records.setdefault(step.terminal_queue, []).append(event.body)
         if not outlets:
@@ -322,47 +305,24 @@ class LocalServer:
         for i in range(len(outlets) - 1, -1, -1):
             work.append((steps[outlets[i]], event if i == 0 else event.branch()))
 
-    def _failed(self, step: StepRuntime, event: Event, exc: Exception, work: Work) -> None:
-        target = step.error_target
-        if isinstance(step, _Fanout):
-            target = step.step.error_target
-        if target is not None and target in self._steps:
-            step.fail(event, exc)
-            work.append((self._steps[target], event))
-            return
-        self.errors.append(f"{step.name}: {describe(exc)}")
-        logger.debug("step %s failed on event %s: %s", step.name, event.id, describe(exc))
-        if not step.reaches_responder:
-            return  # a side branch: the answer comes from the responder's path
-        for member in event.members or (event,):
-            if isinstance(member.reply, Reply):
-                member.reply.set_error(exc)
-
-    def _stateful(self, step: StepRuntime, event: Event) -> Event | None:
+    def _stateful(self, step: StepRuntime, event: Event) -> Outcome | None:
+        """Merge and Collector (`core.outcome.merge`); a Batch buffers here until it is full."""
+        if step.stateful != "batch":
+            return merge(step, event, self._state[step.name])
         obj, state = step.obj, self._state[step.name]
-        if step.stateful == "batch":
-            step.enter(event)
-            full = obj.add(state, event)
-            if full is not None:
-                return Batch.make_batch(full)
-            if isinstance(event.reply, Reply):
-                event.reply.held = True
-            key = obj.key_of(event)
-            if obj.flush_after_seconds and (step.name, key) not in self._timers:
-                loop = asyncio.get_running_loop()
-                self._timers[(step.name, key)] = loop.call_later(
-                    obj.flush_after_seconds, self._flush_batch, step, key
-                )
-            return None
-        if event.end_of_stream and step.stateful != "collector":
-            return event
         step.enter(event)
-        merged = obj.add(state, event)
-        if merged is None:
-            return None
-        out = event.copy(body=merged)
-        out.chunk, out.end_of_stream, out.stream_from = None, False, None
-        return out
+        full = obj.add(state, event)
+        if full is not None:
+            return pass_on(step, Batch.make_batch(full))
+        if isinstance(event.reply, Reply):
+            event.reply.held = True
+        key = obj.key_of(event)
+        if obj.flush_after_seconds and (step.name, key) not in self._timers:
+            loop = asyncio.get_running_loop()
+            self._timers[(step.name, key)] = loop.call_later(
+                obj.flush_after_seconds, self._flush_batch, step, key
+            )
+        return None
 
     def _flush_batch(self, step: StepRuntime, key: str) -> None:
         timer = self._timers.pop((step.name, key), None)
@@ -371,9 +331,8 @@ class LocalServer:
         events = self._state[step.name].pop(key, None)
         if not events:
             return
-        batch = Batch.make_batch(events)
         work: Work = []
-        self._after(step, batch, step.outlets, step.responder, work)
+        self._carry(step, pass_on(step, Batch.make_batch(events)), work)
         task = asyncio.get_running_loop().create_task(self._drive(work))
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -383,29 +342,12 @@ class LocalServer:
 
 
 class _Fanout(StepRuntime):
-    """Re-enters the routing of `step` for one element of a flat-mapped result."""
+    """A work item for one element of `step`'s flat-mapped result: routed when reached, so
+    each element's branch runs to its end before the next element's (depth-first)."""
 
     def __init__(self, step: StepRuntime) -> None:
-        super().__init__(
-            step.name,
-            _same,
-            outlets=step.outlets,
-            select=step.select,
-            responder=step.responder,
-            error_target=step.error_target,
-            full_event=step.full_event,
-        )
+        super().__init__(step.name, None)
         self.step = step
-
-    def invoke(self, event: Event) -> Any:
-        return event.body
-
-    def apply(self, event: Event, result: Any) -> Event:
-        return event
-
-
-def _same(body: Any) -> Any:
-    return body
 
 
 def _respond(event: Event) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
-from ..core.content import decode_body
+from ..core.content import request_event
 from ..core.event import Event
 from ..errors import HTTPError, PayloadTooLargeError, describe
 from ..settings import Settings
@@ -83,11 +83,16 @@ async def relay(request: web.Request) -> web.StreamResponse:
         if len(raw) > settings.max_body_bytes:
             raise PayloadTooLargeError(f"the body is over {settings.max_body_bytes} bytes")
         content_type = request.headers.get("Content-Type")
-        body = decode_body(raw, content_type) if raw else None  # bad JSON: 400, before Kafka
-        headers = {k: v for k, v in request.headers.items() if travels(k)}
+        event = request_event(  # bad JSON: 400, before Kafka
+            raw or None,
+            request.path,
+            request.method,
+            request.headers,
+            content_type,
+            keep_headers=travels,
+        )
         if request.query_string:
-            headers["x-query"] = request.query_string
-        event = Event(body, None, request.path, request.method, headers, content_type)
+            event.headers["x-query"] = request.query_string
         answer = await request.app[REQUESTER].request(event, settings.request_timeout_seconds)
     except Exception as exc:
         if not isinstance(exc, HTTPError):

@@ -15,10 +15,22 @@ if TYPE_CHECKING:
     from .flow import RootFlowStep
 
 
+# set on the steps of a compiled graph's copy (`graph.freeze`), which refuse changes
+FROZEN = "_frozen"
+
+
 class BaseStep:
     """What every step has: a name, its upstream steps, an error handler, a loop limit."""
 
     kind = "base"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self.__dict__.get(FROZEN):
+            raise GraphError(
+                f"step {self.name}: cannot set {name!r} on a compiled graph (a frozen copy of "
+                "the declaration); change the declared graph and compile (or serve) it again"
+            )
+        object.__setattr__(self, name, value)
 
     def __init__(
         self,

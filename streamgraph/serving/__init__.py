@@ -1,1 +1,7 @@
+"""Model serving: V2 model servers, routers, ensembles, the Open Inference Protocol, Model,
+ModelRunnerStep, shared models and LLModel. Importing it registers what compiling needs."""
 
+from ..core.preparers import register_graph_preparer
+from .prepare import prepare_models
+
+register_graph_preparer(prepare_models)

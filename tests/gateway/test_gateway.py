@@ -153,3 +153,24 @@ async def test_bearer_tokens_guard_everything_but_health(kafka_broker: Any) -> N
     finally:
         await client.close()
         server.close()
+
+
+def identity(event: Any) -> dict[str, Any]:
+    return {"id": event.id, "path": event.path, "method": event.method}
+
+
+async def test_mlrun_headers_reach_the_graph_through_the_gateway(kafka_broker: Any) -> None:
+    fn = sg.new_function("gw-mlrun", namespace={"identity": identity})
+    fn.set_topology("flow").to(name="who", handler="identity", full_event=True).respond()
+    server, client = await _client(fn, kafka_broker)
+    try:
+        resp = await client.put(
+            "/anything",
+            json={"x": 1},
+            headers={"MLRUN-EVENT-ID": "order-17", "MLRUN-EVENT-PATH": "/v1/orders"},
+        )
+        assert resp.status == 200
+        assert await resp.json() == {"id": "order-17", "path": "/v1/orders", "method": "PUT"}
+    finally:
+        await client.close()
+        server.close()

@@ -1,8 +1,9 @@
 """Run one step on one event and say which records that produces: the Kafka engine's routing.
 
 What a step *means* (paths, outlets, loop limits, the streaming rule, errors) comes from
-`core.step`; this module only turns the outcome into records: a successor's topic, the output
-topic, the caller's reply topic, the error handler's topic or the dead-letter topic.
+`core.step` and `core.outcome`; this module only turns each outcome into records: a successor's
+topic, the output topic, the caller's reply topic, the error handler's topic or the dead-letter
+topic.
 """
 
 from __future__ import annotations
@@ -16,9 +17,24 @@ from typing import Any
 from ...core.builtins import Batch
 from ...core.compile import Plan
 from ...core.event import Event
-from ...core.results import DROP, Many
+from ...core.outcome import (
+    DeadLetter,
+    Drop,
+    FanOut,
+    Forward,
+    Outcome,
+    Stream,
+    ToErrorHandler,
+    describe_failure,
+    failure,
+    forward,
+    merge,
+    outcome,
+    pass_on,
+    stream_outcomes,
+)
 from ...core.step import StepRuntime
-from ...errors import describe, status_of
+from ...errors import describe
 from ...wire.codec import KafkaReply
 from .topology import Topology
 
@@ -53,13 +69,9 @@ class StepExecutor:
         self.topology = topology
         self._send = send
         self._state = state
-        self._sync_engine = plan.engine == "sync"
         # without a responder the caller is answered {"id"} once the first step took the event
-        self._ack_at_start = plan.responder is None and not self._sync_engine
-        # in a graph with no branches, an event a step drops will never be answered otherwise
-        self._linear = len(plan.starts) == 1 and all(
-            len(s.outlets) <= 1 for s in plan.steps.values()
-        )
+        # (the local engine answers it when the graph is done; a worker never knows when that is)
+        self._ack_at_start = plan.responder is None and plan.engine != "sync"
         self.failures: dict[str, int] = {}  # step errors per step, for the worker's metrics
 
     async def run(self, name: str, event: Event) -> list[Awaitable[Any]]:
@@ -68,42 +80,24 @@ class StepExecutor:
         sent: list[Awaitable[Any]] = []
         try:
             if step.stateful in ("merge", "collector"):
-                merged = self._merge(step, event)
-                if merged is None:
-                    return sent
-                event, outlets, complete = merged, step.outlets, step.responder
+                out = merge(step, event, self._state(step.name))
             elif event.end_of_stream or step.stateful == "batch":
-                outlets, complete = step.outlets, step.responder
+                out = pass_on(step, event)
             else:
                 result = step.invoke(event)
-                if inspect.isasyncgen(result) or inspect.isgenerator(result):
-                    await self._stream(step, event, result, sent)
-                    return sent
                 if inspect.isawaitable(result):
                     result = await result
-                if result is DROP:
-                    if self._linear or self._ack_at_start:
-                        await self.acknowledge(event, sent)
-                    return sent
-                if type(result) is Many:
-                    for item in result:
-                        piece = event.copy(body=item)
-                        await self._route(step, piece, *step.route(piece), sent)
-                    return sent
-                event = step.apply(event, result)
-                outlets, complete = step.route(event)
+                out = outcome(step, event, result)
         except Exception as exc:
-            await self._failed(step, event, exc, sent)
-            return sent
-        await self._route(step, event, outlets, complete, sent)
+            out = failure(step, event, exc)
+        await self._carry(step, out, sent)
         return sent
 
     async def run_batch(self, name: str, events: list[Event]) -> list[Awaitable[Any]]:
         """A Batch step: the events become one event whose body is the list of bodies."""
         step = self.plan.steps[name]
-        batch = Batch.make_batch(events)
         sent: list[Awaitable[Any]] = []
-        await self._route(step, batch, step.outlets, step.responder, sent)
+        await self._carry(step, pass_on(step, Batch.make_batch(events)), sent)
         return sent
 
     async def dead_letter(self, event: Event, reason: str, origin: str) -> Awaitable[Any]:
@@ -112,18 +106,34 @@ class StepExecutor:
         origin_topic = self.topology.step_topics.get(origin)
         return await self._send(Emission(self.topology.dlq, event, None, origin_topic))
 
-    # -- routing --------------------------------------------------------------------------------
-    async def _route(
-        self,
-        step: StepRuntime,
-        event: Event,
-        outlets: tuple[str, ...],
-        complete: bool,
-        sent: list[Awaitable[Any]],
-    ) -> None:
+    # -- carrying outcomes out ------------------------------------------------------------------
+    async def _carry(self, step: StepRuntime, out: Outcome, sent: list[Awaitable[Any]]) -> None:
+        """Do what `core.outcome` decided, as records."""
+        if type(out) is Forward:
+            await self._forward(step, out, sent)
+        elif type(out) is Drop:
+            if out.acknowledge:
+                await self.acknowledge(out.event, sent)
+        elif type(out) is FanOut:
+            for item in out.events:
+                await self._carry(step, forward(step, item), sent)
+        elif type(out) is Stream:
+            async for piece in stream_outcomes(out):
+                await self._carry(step, piece, sent)
+        elif type(out) is ToErrorHandler:
+            self.failures[step.name] = self.failures.get(step.name, 0) + 1
+            topic = self.topology.step_topics[out.target]
+            sent.append(await self._send(Emission(topic, out.event)))
+        elif type(out) is DeadLetter:
+            await self._dead_letter(step, out, sent)
+
+    async def _forward(self, step: StepRuntime, out: Forward, sent: list[Awaitable[Any]]) -> None:
+        event, outlets = out.event, out.outlets
         if self._ack_at_start and isinstance(event.reply, KafkaReply):
             await self.acknowledge(event, sent)
-        if complete or (not outlets and (self._sync_engine or self.plan.responder is None)):
+        if out.output:
+            sent.append(await self._send(Emission(self.topology.output, event, 200)))
+        if out.answer:
             await self._answer(event, sent)
         queue_topic = self.topology.queue_topics.get(step.name)
         if queue_topic is not None:
@@ -132,18 +142,37 @@ class StepExecutor:
             return
         topics = self.topology.step_topics
         for i, outlet in enumerate(outlets):
-            out = event if i == 0 else event.branch()
-            out.source = step.name
-            sent.append(await self._send(Emission(topics[outlet], out)))
+            branch = event if i == 0 else event.branch()
+            branch.source = step.name
+            sent.append(await self._send(Emission(topics[outlet], branch)))
 
     async def _answer(self, event: Event, sent: list[Awaitable[Any]]) -> None:
-        """The responder's result: to the output topic, and to each waiting caller."""
-        sent.append(await self._send(Emission(self.topology.output, event, 200)))
+        """The answer to each caller waiting on it (each member of a batch)."""
         for member in event.members or (event,):
             reply = member.reply
             if isinstance(reply, KafkaReply):
                 answer = event if member is event else _member_answer(event, member)
                 sent.append(await self._send(Emission(reply.topic, _as_reply(answer, reply), 200)))
+
+    async def _dead_letter(
+        self, step: StepRuntime, dead: DeadLetter, sent: list[Awaitable[Any]]
+    ) -> None:
+        """To the dead-letter topic with the reason; the callers get the error."""
+        self.failures[step.name] = self.failures.get(step.name, 0) + 1
+        logger.info("step failed on event %s: %s", dead.event.id, describe_failure(dead))
+        origin_topic = self.topology.step_topics.get(step.name)
+        sent.append(
+            await self._send(Emission(self.topology.dlq, dead.event, dead.status, origin_topic))
+        )
+        if not dead.answer_caller:
+            return  # a side branch: the answer comes from the responder's path
+        for member in dead.event.members or (dead.event,):
+            reply = member.reply
+            if isinstance(reply, KafkaReply):
+                error = member.copy(body={"error": describe(dead.error)})
+                sent.append(
+                    await self._send(Emission(reply.topic, _as_reply(error, reply), dead.status))
+                )
 
     @property
     def acks_at_start(self) -> bool:
@@ -158,71 +187,6 @@ class StepExecutor:
                 sent.append(await self._send(Emission(reply.topic, _as_reply(ack, reply), 200)))
                 member.reply = None
         event.reply = None
-
-    async def _failed(
-        self, step: StepRuntime, event: Event, exc: Exception, sent: list[Awaitable[Any]]
-    ) -> None:
-        self.failures[step.name] = self.failures.get(step.name, 0) + 1
-        target = step.error_target
-        if target is not None and target in self.topology.step_topics:
-            step.fail(event, exc)
-            sent.append(await self._send(Emission(self.topology.step_topics[target], event)))
-            return
-        logger.info("step %s failed on event %s: %s", step.name, event.id, describe(exc))
-        status = status_of(exc)
-        dead = event.copy()
-        step.fail(dead, exc)
-        origin_topic = self.topology.step_topics.get(step.name)
-        sent.append(await self._send(Emission(self.topology.dlq, dead, status, origin_topic)))
-        if not step.reaches_responder:
-            return  # a side branch: the answer comes from the responder's path
-        for member in event.members or (event,):
-            reply = member.reply
-            if isinstance(reply, KafkaReply):
-                error = member.copy(body={"error": describe(exc)})
-                sent.append(
-                    await self._send(Emission(reply.topic, _as_reply(error, reply), status))
-                )
-
-    async def _stream(
-        self, step: StepRuntime, event: Event, chunks: Any, sent: list[Awaitable[Any]]
-    ) -> None:
-        """One record per yielded value (downstream and to the caller), then an end marker."""
-        seq = 0
-        try:
-            if inspect.isasyncgen(chunks):
-                async for value in chunks:
-                    await self._chunk(step, event, value, seq, sent)
-                    seq += 1
-            else:
-                for value in chunks:
-                    await self._chunk(step, event, value, seq, sent)
-                    seq += 1
-        except Exception as exc:
-            await self._failed(step, event, exc, sent)
-            return
-        end = event.copy(body=None)
-        end.end_of_stream, end.chunk, end.stream_from = True, seq, step.name
-        await self._route(step, end, step.outlets, step.responder, sent)
-
-    async def _chunk(
-        self, step: StepRuntime, event: Event, value: Any, seq: int, sent: list[Awaitable[Any]]
-    ) -> None:
-        chunk = step.apply(event.copy(), value)
-        chunk.chunk, chunk.stream_from = seq, step.name
-        outlets, complete = step.route(chunk)
-        await self._route(step, chunk, outlets, complete, sent)
-
-    def _merge(self, step: StepRuntime, event: Event) -> Event | None:
-        if event.end_of_stream and step.stateful != "collector":
-            return event
-        step.enter(event)
-        merged = step.obj.add(self._state(step.name), event)
-        if merged is None:
-            return None
-        out = event.copy(body=merged)
-        out.chunk, out.end_of_stream, out.stream_from = None, False, None
-        return out
 
 
 def _as_reply(event: Event, reply: KafkaReply) -> Event:

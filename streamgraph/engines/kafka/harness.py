@@ -20,8 +20,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from ...core.content import decode_body
-from ...core.event import Event
+from ...core.content import request_event
 from ...errors import BadRequestError, HTTPError
 from ...settings import Settings
 from ...wire.requester import KafkaRequester
@@ -204,12 +203,10 @@ class KafkaServer:
         content_type: str | None = None,
         event_id: str | None = None,
     ) -> Response:
-        try:
-            parsed = decode_body(body, content_type)  # a bad JSON body is refused before Kafka
+        try:  # a bad JSON body is refused before Kafka
+            event = request_event(body, path, method, headers, content_type, event_id)
         except HTTPError as exc:
             return Response.from_error(exc)
-        method = (method or ("POST" if body is not None else "GET")).upper()
-        event = Event(parsed, event_id, path or "/", method, dict(headers or {}), content_type)
         try:
             answer = await self.requester.request(event, self.timeout)
         except HTTPError as exc:  # 504 after the timeout, 503 when Kafka refuses the record

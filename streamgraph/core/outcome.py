@@ -1,0 +1,176 @@
+"""What a step's result leads to: the one routing decision every engine carries out.
+
+An engine calls a step (`StepRuntime.invoke`, awaiting it when needed) and hands the result to
+`outcome()`; a step that raised goes to `failure()`. The answer is an `Outcome`: forward the event
+to some outlets (and maybe answer the caller with it), drop it, fan a list out, stream chunks,
+send it to the error handler, or dead-letter it. Engines only carry outcomes out: the local
+engine pushes the next steps on its work stack, the Kafka executor writes records. Nothing here
+does I/O, so the same graph means the same thing in process and on Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import describe, status_of
+from .event import Event
+from .results import DROP, Many
+from .step import StepRuntime
+
+
+@dataclass(slots=True)
+class Forward:
+    """Send `event` to `outlets`; `answer`: it is the caller's answer (a value, a chunk or the
+    end of a stream); `output`: the result leaves the graph here (Kafka's output topic)."""
+
+    event: Event
+    outlets: tuple[str, ...]
+    answer: bool = False
+    output: bool = False
+
+
+@dataclass(slots=True)
+class Drop:
+    """The event stops here. `acknowledge`: nothing else will answer the caller, so answer
+    `{"id": <event id>}` now (False while a Merge or Collector waits for more)."""
+
+    event: Event
+    acknowledge: bool
+
+
+@dataclass(slots=True)
+class FanOut:
+    """A flat-mapped result: each event goes on as its own, through `forward(step, event)`
+    (an engine may do that when it gets to each one, depth-first)."""
+
+    step: StepRuntime
+    events: list[Event]
+
+
+@dataclass(slots=True)
+class Stream:
+    """A generator's result: each value goes on through `chunk()`, then `end_of_stream()`."""
+
+    step: StepRuntime
+    event: Event
+    chunks: Any  # a generator or an async generator
+
+
+@dataclass(slots=True)
+class ToErrorHandler:
+    """The failed event (with `error` and `origin_state` set) goes to the step `target`."""
+
+    event: Event
+    target: str
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """No error handler: the failed copy is a dead letter, and the callers whose answer could
+    still come from this path (`answer_caller`) are answered the error with `status`."""
+
+    event: Event
+    step: str
+    error: Exception
+    status: int
+    answer_caller: bool
+
+
+Outcome = Forward | Drop | FanOut | Stream | ToErrorHandler | DeadLetter
+
+
+def outcome(step: StepRuntime, event: Event, result: Any) -> Outcome:
+    """What `step` returning `result` for `event` leads to (awaitables already awaited)."""
+    if result is DROP:
+        # a dropped chunk ends nothing: the stream's end marker still reaches the caller
+        return Drop(event, step.ack_on_drop and event.chunk is None)
+    if type(result) is Many:
+        return FanOut(step, [event.copy(body=item) for item in result])
+    if inspect.isgenerator(result) or inspect.isasyncgen(result):
+        return Stream(step, event, result)
+    return forward(step, step.apply(event, result))
+
+
+def forward(step: StepRuntime, event: Event) -> Outcome:
+    """Route `event`, the step's result applied: to the outlets the step selects."""
+    try:
+        outlets, complete = step.route(event)
+    except Exception as exc:  # a bad selection is the step's error, for its error handler
+        return failure(step, event, exc)
+    return _forward(step, event, outlets, complete)
+
+
+def pass_on(step: StepRuntime, event: Event) -> Forward:
+    """Forward to every outlet, no selection: end markers, merged and batched events."""
+    return _forward(step, event, step.outlets, step.responder)
+
+
+def _forward(step: StepRuntime, event: Event, outlets: tuple[str, ...], complete: bool) -> Forward:
+    terminal = not outlets
+    answer = complete or (terminal and step.answers_when_last)
+    return Forward(event, outlets, answer, answer or (terminal and step.outputs_when_last))
+
+
+def failure(step: StepRuntime, event: Event, exc: Exception) -> ToErrorHandler | DeadLetter:
+    """Where `event` goes when `step` raised `exc`: the error handler, or the dead letters."""
+    if step.error_target is not None:
+        return ToErrorHandler(step.fail(event, exc), step.error_target)
+    dead = step.fail(event.copy(), exc)
+    return DeadLetter(dead, step.name, exc, status_of(exc), step.reaches_responder)
+
+
+def chunk(step: StepRuntime, event: Event, value: Any, seq: int) -> Outcome:
+    """The `seq`th value a streaming step yielded, as an event of its own."""
+    piece = step.apply(event.copy(), value)
+    piece.chunk, piece.stream_from = seq, step.name
+    return forward(step, piece)
+
+
+async def stream_outcomes(stream: Stream) -> AsyncIterator[Outcome]:
+    """The outcome of each chunk a streaming step yields, then of its end marker; an error
+    while streaming is the step's failure (and ends the stream)."""
+    step, event, chunks = stream.step, stream.event, stream.chunks
+    seq = 0
+    try:
+        if inspect.isasyncgen(chunks):
+            async for value in chunks:
+                yield chunk(step, event, value, seq)
+                seq += 1
+        else:
+            for value in chunks:
+                yield chunk(step, event, value, seq)
+                seq += 1
+                await asyncio.sleep(0)  # a plain generator: let other events run between chunks
+    except Exception as exc:
+        yield failure(step, event, exc)
+        return
+    yield end_of_stream(step, event, seq)
+
+
+def end_of_stream(step: StepRuntime, event: Event, count: int) -> Forward:
+    """The marker after a stream's `count` chunks: downstream steps and the caller see the end."""
+    end = event.copy(body=None)
+    end.end_of_stream, end.chunk, end.stream_from, end.source = True, count, step.name, step.name
+    return pass_on(step, end)
+
+
+def merge(step: StepRuntime, event: Event, state: MutableMapping[str, Any]) -> Outcome:
+    """A Merge or Collector step: hold the event in `state` until its entry is complete."""
+    if event.end_of_stream and step.stateful != "collector":
+        return pass_on(step, event)
+    step.enter(event)
+    merged = step.obj.add(state, event)
+    if merged is None:
+        return Drop(event, acknowledge=False)
+    out = event.copy(body=merged)
+    out.chunk, out.end_of_stream, out.stream_from = None, False, None
+    return pass_on(step, out)
+
+
+def describe_failure(dead: DeadLetter) -> str:
+    """`<step>: <Class>: <message>`, how a dead letter is logged and counted."""
+    return f"{dead.step}: {describe(dead.error)}"
