@@ -229,6 +229,10 @@ def _build_callable(
                 obj.context = context
             except AttributeError:
                 pass
+        if isinstance(step, RouterStep):
+            # a router given as an instance (set_topology("router", VotingEnsemble(...))) gets
+            # the models added after it, as MLRun's RouterStep passes routes when it inits
+            _give_routes(obj, _build_routes(flow, step, namespace, context))
     _post_init(obj, step)
     if getattr(obj, "stateful", None):
         return _identity, obj, getattr(obj, "select_outlets", None), paths_in_class
@@ -303,6 +307,12 @@ def _build_routes(
         _post_init(obj, route)
         routes[key] = obj
     return routes
+
+
+def _give_routes(router: Any, routes: dict[str, Any]) -> None:
+    """Routes the instance was built with stay; a declared route of the same key replaces it."""
+    own = getattr(router, "routes", None)
+    router.routes = {**(own if isinstance(own, dict) else {}), **routes}
 
 
 def _post_init(obj: Any, step: BaseStep) -> None:
