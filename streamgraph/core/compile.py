@@ -189,6 +189,10 @@ def _build_callable(
     else:
         obj, paths_in_class = resolved, False
         _give_context(obj, context)
+        if isinstance(step, RouterStep):
+            # a router given as an instance (set_topology("router", VotingEnsemble(...))) gets
+            # the models added after it, as MLRun's RouterStep passes routes when it inits
+            _give_routes(obj, _build_routes(flow, step, namespace, context))
     _post_init(obj, step)
     if getattr(obj, "stateful", None):
         return _identity, obj, getattr(obj, "select_outlets", None), paths_in_class, False
@@ -271,6 +275,12 @@ def _give_context(obj: Any, context: GraphContext) -> None:
             obj.context = context
         except AttributeError:
             pass
+
+
+def _give_routes(router: Any, routes: dict[str, Any]) -> None:
+    """Routes the instance was built with stay; a declared route of the same key replaces it."""
+    own = getattr(router, "routes", None)
+    router.routes = {**(own if isinstance(own, dict) else {}), **routes}
 
 
 def _post_init(obj: Any, step: BaseStep) -> None:

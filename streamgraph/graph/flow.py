@@ -223,7 +223,11 @@ class RootFlowStep(BaseStep):
         override: bool = False,
         **model_params: Any,
     ) -> None:
-        """Declare ONE model instance that model runners reach through proxies."""
+        """Declare ONE model instance that model runners reach through proxies.
+
+        `model_artifact` may be a plain key (`"my-model"`): as in MLRun it is a reference the
+        model reads when it loads (`self.model_artifact.key`), not a file looked up here.
+        """
         if execution_mechanism == "shared_executor":
             raise GraphError("Cannot add a shared model with execution mechanism 'shared_executor'")
         if name in self.shared_models and not override:

@@ -4,6 +4,8 @@ MLRun keeps artifacts in its database and names them `store://...`; streamgraph 
 so an artifact is a small JSON file (`<folder>/<key>.json`) and its URI is that file's path.
 `load_artifact` turns whatever a graph was given (an object, a path, a `file://` URI, a dict)
 into an artifact object, and refuses remote schemes with a message saying what is supported.
+`artifact_reference` also accepts a plain key (shared models and their proxies take one, as
+MLRun does): it stays a reference, an unsaved `ModelArtifact(key)`, until the model reads it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,8 @@ from ..errors import StreamgraphError
 
 MODEL_KIND = "model"
 LLM_PROMPT_KIND = "llm-prompt"
+# a key, optionally with a tag or uid (`key:tag`, `key@uid`); no separators, so never a path
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*(?:[:@][A-Za-z0-9_.\-]+)?")
 
 
 class ArtifactError(StreamgraphError, ValueError):
@@ -191,6 +196,27 @@ def load_artifact(ref: Any) -> Artifact:
     return _from_dict(data, os.path.abspath(path))
 
 
+def artifact_reference(ref: Any) -> Artifact:
+    """As `load_artifact`, but a plain key (`"my-model"`) is kept as a reference: an unsaved
+    `ModelArtifact(key)` the model reads when it loads (MLRun resolves artifact URIs lazily).
+
+    A string that names a file (a path, a `file://` URI, a `.json` name) must exist.
+    """
+    if isinstance(ref, str) and is_plain_key(ref):
+        return ModelArtifact(key=ref)
+    if isinstance(ref, str | os.PathLike) and not os.path.exists(_local_path(os.fspath(ref))):
+        raise ArtifactError(
+            f"Artifact not found: '{ref}' names a file that does not exist (a plain key, "
+            "with no '/' and no '.json', would be kept as a reference)"
+        )
+    return load_artifact(ref)
+
+
+def is_plain_key(ref: str) -> bool:
+    """An artifact key such as `my-model` or `my-model:v2`, not a path, URI or JSON file name."""
+    return bool(_PLAIN_KEY.fullmatch(ref)) and not ref.lower().endswith(".json")
+
+
 def artifact_ref(artifact: Artifact | None) -> Any:
     """What a graph stores for an artifact: its file path if saved, else its full dict."""
     if artifact is None:
@@ -246,5 +272,7 @@ __all__ = [
     "LLMPromptArtifact",
     "ModelArtifact",
     "artifact_ref",
+    "artifact_reference",
+    "is_plain_key",
     "load_artifact",
 ]

@@ -66,7 +66,11 @@ class VotingEnsemble(ModelRouter):
         elif isinstance(self.weights, dict):
             unknown = set(self.weights) - set(keys)
             if unknown:
-                raise GraphError(f"{self.name}: weights name unknown models {sorted(unknown)}")
+                # checked when the graph is built: models may be added after the ensemble
+                raise GraphError(
+                    f"{self.name}: weights name unknown models {sorted(unknown)}; the ensemble's "
+                    f"models are {keys or '(none)'} (add them with fn.add_model())"
+                )
             raw = [float(self.weights.get(k, 0.0)) for k in keys]
         else:
             if len(self.weights) != len(keys):

@@ -19,6 +19,7 @@ from .artifacts import (
     LLMPromptArtifact,
     ModelArtifact,
     artifact_ref,
+    artifact_reference,
     load_artifact,
 )
 from .providers import ModelProvider, find_provider, get_provider
@@ -102,7 +103,8 @@ class Model:
     def _load_artifacts(self) -> None:
         if self.artifact_uri is None:
             return
-        artifact = load_artifact(self.artifact_uri)
+        # a plain key stays a reference (an unsaved ModelArtifact naming it), as in MLRun
+        artifact = artifact_reference(self.artifact_uri)
         if isinstance(artifact, LLMPromptArtifact):
             self.invocation_artifact = artifact
             self.model_artifact = artifact.model_artifact

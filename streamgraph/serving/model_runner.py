@@ -21,7 +21,13 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from ..errors import GraphError, describe, status_of
-from .artifacts import Artifact, ArtifactError, LLMPromptArtifact, load_artifact
+from .artifacts import (
+    Artifact,
+    ArtifactError,
+    LLMPromptArtifact,
+    artifact_reference,
+    load_artifact,
+)
 from .endpoints import EndpointRegistry, ModelEndpoint, ModelEndpointCreationStrategy
 from .llm import USAGE_FIELDS
 from .mechanisms import (
@@ -178,7 +184,8 @@ class ModelRunnerStep:
         override: bool = False,
     ) -> None:
         """Add an endpoint served by the graph's shared model `shared_model_name` (or the one
-        whose artifact matches `model_artifact`), called with this proxy's artifact."""
+        whose artifact matches `model_artifact`), called with this proxy's artifact; a plain
+        key (`"my-prompt"`) is kept as a reference, an unsaved `ModelArtifact(key)`."""
         self._check_new(endpoint_name, override)
         if model_artifact is None and not shared_model_name:
             raise GraphError(
@@ -189,7 +196,9 @@ class ModelRunnerStep:
             name=endpoint_name,
             model_class=None,
             execution_mechanism=SHARED_EXECUTOR,
-            model_artifact=self._artifact(model_artifact),
+            # a plain key is a reference (MLRun's lazily resolved URI); the proxy reaches its
+            # shared model by shared_model_name, or by that key
+            model_artifact=self._artifact(model_artifact, key_allowed=True),
             input_path=input_path,
             result_path=result_path,
             labels=labels,
@@ -208,11 +217,11 @@ class ModelRunnerStep:
             raise GraphError(f"ModelRunnerStep '{self.name}': models cannot be added after start")
 
     @staticmethod
-    def _artifact(ref: Any) -> Artifact | None:
+    def _artifact(ref: Any, key_allowed: bool = False) -> Artifact | None:
         if ref is None:
             return None
         try:
-            return load_artifact(ref)
+            return artifact_reference(ref) if key_allowed else load_artifact(ref)
         except ArtifactError as exc:
             raise GraphError(str(exc)) from exc
 

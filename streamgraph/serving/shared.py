@@ -15,7 +15,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import GraphError
-from .artifacts import Artifact, LLMPromptArtifact, ModelArtifact, load_artifact
+from .artifacts import (
+    Artifact,
+    ArtifactError,
+    LLMPromptArtifact,
+    ModelArtifact,
+    artifact_reference,
+)
 from .mechanisms import (
     SHARED_EXECUTOR,
     ExecutorPools,
@@ -89,7 +95,10 @@ class SharedModelRegistry:
                     "Cannot provide a model object as argument to `model_class` and also "
                     "provide `model_parameters`."
                 )
-        artifact = load_artifact(model_artifact) if model_artifact is not None else None
+        try:
+            artifact = artifact_reference(model_artifact) if model_artifact is not None else None
+        except ArtifactError as exc:
+            raise GraphError(f"Shared model '{name}': {exc}") from exc
         if model_class is None:
             if not isinstance(artifact, LLMPromptArtifact | ModelArtifact):
                 raise GraphError(f"Shared model '{name}': model_class must be given")
@@ -131,7 +140,7 @@ class SharedModelRegistry:
 
     def find_by_artifact(self, artifact: Any) -> str | None:
         """The shared model serving `artifact` (for a prompt: the prompt's model)."""
-        target = _model_of(load_artifact(artifact))
+        target = _model_of(artifact_reference(artifact))
         if target is None:
             return None
         for name, spec in self._specs.items():

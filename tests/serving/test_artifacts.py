@@ -12,6 +12,7 @@ from streamgraph.serving.artifacts import (
     LLMPromptArtifact,
     ModelArtifact,
     artifact_ref,
+    artifact_reference,
     load_artifact,
 )
 
@@ -117,3 +118,26 @@ def test_artifact_ref_is_the_path_when_saved_else_the_dict(tmp_path: Path) -> No
     model.save(tmp_path)
     assert artifact_ref(model) == str(tmp_path / "m.json")
     assert load_artifact(artifact_ref(model)) == model
+
+
+@pytest.mark.parametrize("key", ["my-model", "my_model.v2", "my-model:latest", "m@0a1b"])
+def test_a_plain_key_is_kept_as_a_reference(key: str) -> None:
+    artifact = artifact_reference(key)
+    assert isinstance(artifact, ModelArtifact)
+    assert (artifact.key, artifact.uri, artifact.model_file, artifact.model_url) == (
+        key,
+        None,
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize("ref", ["dir/model", "model.json", "/abs/model", "file:///x/model"])
+def test_a_reference_naming_a_file_must_exist(ref: str) -> None:
+    with pytest.raises(ArtifactError, match="names a file that does not exist"):
+        artifact_reference(ref)
+
+
+def test_an_existing_file_reference_is_read(tmp_path: Path) -> None:
+    path = ModelArtifact("m", model_url="mock://").save(tmp_path)
+    assert artifact_reference(path) == load_artifact(path)

@@ -14,6 +14,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import streamgraph as sg
 from agents.sklearn_server import SklearnModelServer
+from streamgraph.testing import serve
 
 XI, YI = load_iris(return_X_y=True)
 XD, YD = load_diabetes(return_X_y=True)
@@ -139,3 +140,38 @@ def test_unknown_model_mentions_the_ensemble(classifiers: dict[str, Any]) -> Non
 def test_bad_weights_fail_the_build(classifiers: dict[str, Any]) -> None:
     with pytest.raises(sg.GraphError, match="unknown models"):
         ensemble(classifiers, weights={"ghost": 1.0})
+
+
+def _ensemble_instance(found: dict[str, Any], ensemble: sg.VotingEnsemble) -> sg.ServingFunction:
+    """MLRun's documented order: the router instance first, then add_model() calls."""
+    fn = sg.new_function("ensemble-instance")
+    fn.set_topology("router", ensemble)
+    for key in found["models"]:
+        fn.add_model(
+            key, class_name=SklearnModelServer, model_path=str(found["dir"] / f"{key}.joblib")
+        )
+    return fn
+
+
+def test_an_ensemble_instance_gets_the_models_added_after_it(
+    classifiers: dict[str, Any], engine: str
+) -> None:
+    weights = {"tree": 0.8, "logreg": 0.1, "knn": 0.1}
+    voting = sg.VotingEnsemble(vote_type="classification", weights=weights)
+    server = serve(_ensemble_instance(classifiers, voting), engine=engine)
+    single = server.test("/v2/models/logreg/infer", {"inputs": XI[:5].tolist()})
+    assert single["outputs"] == classifiers["models"]["logreg"].predict(XI[:5]).tolist()
+    # the weights name models added after the ensemble, and they count: the tree wins
+    vote = server.test("/v2/models/VotingEnsemble/infer", {"inputs": XI.tolist()})
+    assert vote["outputs"] == classifiers["models"]["tree"].predict(XI).tolist()
+    listed = server.test("/v2/models/", method="GET")
+    assert listed == {"models": ["tree", "logreg", "knn", "VotingEnsemble"], "weights": weights}
+
+
+def test_weights_naming_a_model_never_added_are_refused_when_served(
+    classifiers: dict[str, Any], engine: str
+) -> None:
+    voting = sg.VotingEnsemble(weights={"tree": 1.0, "ghost": 1.0})
+    fn = _ensemble_instance(classifiers, voting)  # declaring it is fine: models may come later
+    with pytest.raises(sg.GraphError, match=r"weights name unknown models \['ghost'\]"):
+        serve(fn, engine=engine)

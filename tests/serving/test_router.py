@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import joblib
@@ -13,6 +14,7 @@ from sklearn.tree import DecisionTreeClassifier
 import streamgraph as sg
 from agents.sklearn_server import SklearnModelServer
 from streamgraph.serving.v2_server import V2ModelServer
+from streamgraph.testing import serve
 
 XI, YI = load_iris(return_X_y=True)
 XD, YD = load_diabetes(return_X_y=True)
@@ -161,3 +163,39 @@ def test_bare_star_router_inside_flow_defaults_to_model_router() -> None:
     server = _flow_with_router("*")
     resp = server.test("/v2/models/dbl/infer", {"req": {"inputs": [[3]]}})
     assert resp["resp"]["outputs"] == [[6]]
+
+
+class LabelledRouter(sg.ModelRouter):
+    """A user's router: its own constructor argument shows the instance given is the one used."""
+
+    def __init__(self, label: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.label = label
+
+    def server_metadata(self) -> dict[str, Any]:
+        return {**super().server_metadata(), "label": self.label}
+
+
+@pytest.mark.parametrize(
+    "make_router",
+    [sg.ModelRouter, lambda: LabelledRouter("mine")],
+    ids=["ModelRouter", "subclass"],
+)
+def test_a_router_instance_gets_the_models_added_after_it(
+    make_router: Callable[[], Any], models: dict[str, Any], engine: str
+) -> None:
+    router = make_router()  # a fresh instance per engine: nothing left from another run
+    fn = sg.new_function("router-instance")
+    fn.set_topology("router", router)
+    fn.add_model(
+        "iris", class_name=SklearnModelServer, model_path=str(models["dir"] / "tree.joblib")
+    )
+    fn.add_model("dbl", class_name=Doubler)
+    server = serve(fn, engine=engine)
+    iris = server.test("/v2/models/iris/infer", {"inputs": XI[::10].tolist()})
+    assert iris["outputs"] == models["tree"].predict(XI[::10]).tolist()
+    assert server.test("/v2/models/dbl/infer", {"inputs": [[4]]})["outputs"] == [[8]]
+    assert server.test("/v2/models/", method="GET") == {"models": ["iris", "dbl"]}
+    meta = server.test("/", method="GET")
+    assert meta["name"] == type(router).__name__
+    assert meta.get("label") == getattr(router, "label", None)

@@ -10,13 +10,15 @@ from typing import Any
 
 import pytest
 
+import streamgraph as sg
 from streamgraph.errors import GraphError
-from streamgraph.serving.artifacts import LLMPromptArtifact, ModelArtifact
+from streamgraph.serving.artifacts import Artifact, LLMPromptArtifact, ModelArtifact
 from streamgraph.serving.endpoints import EndpointRegistry, ModelEndpointCreationStrategy
 from streamgraph.serving.llm import LLModel
 from streamgraph.serving.model import Model
 from streamgraph.serving.model_runner import ModelRunnerStep
 from streamgraph.serving.shared import SharedModelRegistry
+from streamgraph.testing import serve
 
 
 class Context:
@@ -269,3 +271,77 @@ def test_from_the_graphs_specs_and_round_trip(tmp_path: Path) -> None:
     again = SharedModelRegistry.from_dict(data)
     assert again.to_dict() == data
     assert again.find_by_artifact(str(tmp_path / "llm.json")) == "shared_llm"
+
+
+# -- plain artifact keys (MLRun resolves artifact URIs lazily), on every engine -----------------
+class KeyReader(Model):
+    """Answers with the artifact keys it sees: its own, and the calling proxy's."""
+
+    def predict(self, body: Any, **kw: Any) -> Any:
+        return body
+
+    def run(
+        self, body: Any, origin_name: str | None = None, artifact: Artifact | None = None
+    ) -> Any:
+        own = self.model_artifact.key if self.model_artifact is not None else None
+        return {"own": own, "proxy": getattr(artifact, "key", None), "x": body["x"]}
+
+
+def keyed_graph(mechanism: str = "naive") -> tuple[sg.ServingFunction, ModelRunnerStep]:
+    fn = sg.new_function("keys")
+    graph = fn.set_topology("flow")
+    assert isinstance(graph, sg.RootFlowStep)
+    graph.add_shared_model(
+        "reader", model_class=KeyReader, execution_mechanism=mechanism, model_artifact="reader-key"
+    )
+    runner = ModelRunnerStep(name="runner")
+    graph.to(runner).respond()
+    return fn, runner
+
+
+@pytest.mark.parametrize("mechanism", ["naive", "dedicated_process"])
+def test_plain_keys_reach_the_shared_model_and_its_proxies(engine: str, mechanism: str) -> None:
+    fn, runner = keyed_graph(mechanism)
+    # by name, with a key of its own; and by the shared model's key alone
+    runner.add_shared_model_proxy("named", model_artifact="named-key", shared_model_name="reader")
+    runner.add_shared_model_proxy("matched", model_artifact="reader-key")
+    answer = serve(fn, engine=engine).test(body={"x": 1})
+    assert answer == {
+        "named": {"own": "reader-key", "proxy": "named-key", "x": 1},
+        "matched": {"own": "reader-key", "proxy": "reader-key", "x": 1},
+    }
+
+
+def test_a_proxy_key_matching_no_shared_model_is_refused_when_built(engine: str) -> None:
+    fn, runner = keyed_graph()
+    runner.add_shared_model_proxy("lost", model_artifact="other-key")
+    with pytest.raises(GraphError, match="model other-key is not in the shared models"):
+        serve(fn, engine=engine)
+
+
+def test_a_shared_model_artifact_naming_a_missing_file_is_refused_when_built(
+    engine: str, tmp_path: Path
+) -> None:
+    fn = sg.new_function("missing")
+    graph = fn.set_topology("flow")
+    assert isinstance(graph, sg.RootFlowStep)
+    missing = str(tmp_path / "reader.json")
+    graph.add_shared_model(
+        "reader", model_class=KeyReader, execution_mechanism="naive", model_artifact=missing
+    )
+    runner = ModelRunnerStep(name="runner")
+    runner.add_shared_model_proxy("ep", model_artifact="ep-key", shared_model_name="reader")
+    graph.to(runner).respond()
+    with pytest.raises(
+        GraphError, match=r"Shared model 'reader': Artifact not found: .*reader\.json"
+    ):
+        serve(fn, engine=engine)
+
+
+@pytest.mark.parametrize("ref", ["models/ep-key", "ep-key.json", "file:///nowhere/ep-key"])
+def test_a_proxy_artifact_naming_a_missing_file_is_refused(ref: str) -> None:
+    runner = ModelRunnerStep(name="runner")
+    with pytest.raises(
+        GraphError, match=r"Artifact not found: .* names a file that does not exist"
+    ):
+        runner.add_shared_model_proxy("ep", model_artifact=ref, shared_model_name="reader")
