@@ -1,21 +1,24 @@
 """Benchmark: model serving through the in-process engine, against calling `predict` directly.
 
 (a) `/v2/models/<m>/infer` through a router on the mock server, next to the model's own
-predict; (b) a ModelRunnerStep with 1, 4 and 16 models per event. All in one run; prints
+predict; (b) a ModelRunnerStep with 1, 4 and 16 models per event; (c) a `dedicated_process`
+model's round trip, one request at a time and 64 in flight. All in one run; prints
 requests/s, overhead per request and the ratios.
 
-    .venv/bin/python bench/serving.py [--requests N]
+    .venv/bin/python bench/serving.py [--requests N] [--dedicated-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import time
 from collections.abc import Callable
 from typing import Any
 
 import streamgraph as sg
+from streamgraph.serving.mechanisms import make_runnable
 
 
 class EchoServer(sg.V2ModelServer):
@@ -48,6 +51,45 @@ def rate(call: Callable[[], Any], requests: int) -> float:
     return best
 
 
+def async_rate(batch: Callable[[], Any], requests: int, per_batch: int) -> float:
+    """Like `rate()`, for a coroutine function answering `per_batch` requests per call."""
+
+    async def timed(batches: int) -> float:
+        start = time.perf_counter()
+        for _ in range(batches):
+            await batch()
+        return time.perf_counter() - start
+
+    batches = max(1, requests // per_batch)
+
+    async def best() -> float:
+        await timed(max(1, min(1000, requests) // per_batch))
+        return max([batches * per_batch / await timed(batches) for _ in range(3)])
+
+    return asyncio.run(best())
+
+
+def dedicated_section(requests: int) -> None:
+    doubler = Doubler(name="d")
+    direct = rate(lambda: doubler.predict({"x": 1}), requests)
+    runnable = make_runnable(Doubler(name="d"), "dedicated_process")
+    runnable.load()
+    try:
+        one = async_rate(lambda: runnable.run({"x": 1}), requests, 1)
+
+        async def in_flight() -> None:
+            await asyncio.gather(*(runnable.run({"x": i}) for i in range(64)))
+
+        many = async_rate(in_flight, requests, 64)
+    finally:
+        runnable.close()
+    print(f"dedicated_process round trip ({requests} requests per run, best of 3)")
+    print(f"{'path':<34}{'requests/s':>12}{'us/request':>12}")
+    print(f"{'predict() directly (baseline)':<34}{direct:>12,.0f}{1e6 / direct:>12.2f}")
+    print(f"{'one at a time':<34}{one:>12,.0f}{1e6 / one:>12.1f}")
+    print(f"{'64 in flight':<34}{many:>12,.0f}{1e6 / many:>12.1f}")
+
+
 def router_server() -> Any:
     fn = sg.new_function("bench-router")
     fn.set_topology("router")
@@ -68,8 +110,12 @@ def runner_server(models: int) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=50_000)
+    parser.add_argument("--dedicated-only", action="store_true", help="only part (c)")
     args = parser.parse_args()
     n = args.requests
+    if args.dedicated_only:
+        dedicated_section(n // 5)
+        return
     body = {"inputs": [[1, 2, 3]]}
 
     router = router_server()
@@ -102,6 +148,9 @@ def main() -> None:
     for count, value in rates.items():
         print(f"{count:<10}{value:>12,.0f}{1e6 / value:>12.1f}{rates[1] / value:>18.2f}")
     print(f"target: 16 models at most 3x the time of 1 model: {rates[1] / rates[16]:.2f}x")
+
+    print()
+    dedicated_section(n // 5)
 
 
 if __name__ == "__main__":

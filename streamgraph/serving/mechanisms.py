@@ -6,7 +6,8 @@
 - `process_pool`: `predict()` in a shared `ProcessPoolExecutor`. The model is pickled once and
   loaded once per worker process, cached there under a key; requests carry only the key.
 - `dedicated_process`: one long-lived process per model (large models with costly loading),
-  fed through a `multiprocessing` Pipe; started by `load()`, stopped by `close()`.
+  fed through a `multiprocessing` Pipe (see `dedicated.py`); started by `load()`, stopped by
+  `close()`.
 - `shared_executor`: a proxy's call into a shared model's runnable (see `shared.py`).
 
 Processes start with "forkserver" where available, else "spawn" (`ExecutorPools(start_method=)`
@@ -22,24 +23,20 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib
-import itertools
 import multiprocessing
 import os
 import pickle
-import signal
 import threading
-import traceback
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import StreamingError
+from .dedicated import DedicatedProcess, exception_by_name
 from .model import Model
 
 if TYPE_CHECKING:
@@ -343,77 +340,7 @@ class ProcessPoolRunnable(ModelRunnable):
         """Workers keep their copy until the pool shuts down; nothing to stop per model."""
 
 
-# -- dedicated process -------------------------------------------------------------------------
-ExcPack = tuple[
-    str, Any, str
-]  # ("pickled", bytes, traceback) or ("described", (mod, qualname, msg), tb)
-
-
-def _pack_exception(exc: BaseException) -> ExcPack:
-    tb = "".join(traceback.format_exception(exc))
-    try:
-        return ("pickled", pickle.dumps(exc), tb)
-    except Exception:
-        return ("described", (type(exc).__module__, type(exc).__qualname__, str(exc)), tb)
-
-
-def _unpack_exception(pack: ExcPack, where: str) -> BaseException:
-    how, data, tb = pack
-    exc: BaseException | None = None
-    if how == "pickled":
-        try:
-            exc = pickle.loads(data)
-        except Exception:
-            exc = None
-    if exc is None:
-        module, qualname, message = data if how == "described" else ("builtins", "Exception", "")
-        exc = exception_by_name(module, qualname, message)
-    exc.add_note(f"Raised in {where}:\n{tb}")
-    return exc
-
-
-def exception_by_name(module: str, qualname: str, message: str) -> BaseException:
-    """An exception of the class `module.qualname` raised elsewhere (else a RuntimeError)."""
-    try:
-        cls: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            cls = getattr(cls, part)
-        exc = cls(message)
-    except Exception:
-        return RuntimeError(f"{qualname}: {message}")
-    return exc if isinstance(exc, BaseException) else RuntimeError(f"{qualname}: {message}")
-
-
-def _dedicated_main(conn: Connection, payload: bytes) -> None:
-    """The child: load the model, then answer `(id, body, origin, artifact)` until `None`."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    try:
-        model: Model = pickle.loads(payload)
-        model.init()
-    except BaseException as exc:
-        conn.send(("error", _pack_exception(exc)))
-        conn.close()
-        return
-    conn.send(("ready", os.getpid()))
-    while True:
-        try:
-            request = conn.recv()
-        except (EOFError, OSError):
-            break  # the parent is gone
-        if request is None:
-            break
-        request_id, body, origin_name, artifact = request
-        try:
-            conn.send((request_id, True, model.run(body, origin_name, artifact)))
-        except Exception as exc:
-            # also reached when the result cannot be pickled; send() wrote nothing then
-            conn.send((request_id, False, _pack_exception(exc)))
-    try:
-        model.close()
-    finally:
-        conn.close()
-
-
+# -- dedicated process (see dedicated.py) ------------------------------------------------------
 class DedicatedProcessRunnable(ModelRunnable):
     """One process for this model. Requests are answered in order; many may be in flight."""
 
@@ -422,139 +349,25 @@ class DedicatedProcessRunnable(ModelRunnable):
     def __init__(self, model: Model, pools: ExecutorPools | None = None) -> None:
         super().__init__(model, pools)
         self._payload = _pickled(model, self.mechanism)
-        self._conn: Connection | None = None
-        self._process: Any = None
-        self._reader: threading.Thread | None = None
-        self._pending: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = {}
-        # Two locks: the reply reader must never wait on a sender. A sender blocked on a full
-        # pipe waits for the child to read, while the child may be blocked writing a reply.
-        self._lock = threading.Lock()  # guards _pending and _dead
-        self._send_lock = threading.Lock()  # one message at a time on the sending end
-        self._ids = itertools.count()
-        self._dead: str | None = None
-        self.pid: int | None = None
+        self._process = DedicatedProcess(self.name)
 
     @property
-    def where(self) -> str:
-        return f"the dedicated process (pid {self.pid}) of model '{self.name}'"
+    def pid(self) -> int | None:
+        return self._process.pid
 
     def start(self) -> None:
-        ctx = self.pools.mp_context
-        parent, child = ctx.Pipe(duplex=True)
-        process = ctx.Process(  # type: ignore[attr-defined]
-            target=_dedicated_main,
-            args=(child, self._payload),
-            name=f"sg-model-{self.name}",
-            daemon=True,  # never outlive the server, even if close() is skipped
-        )
-        process.start()
-        child.close()
-        self._conn, self._process = parent, process
+        self._process.start(self.pools.mp_context, self._payload)
 
     def wait_ready(self) -> None:
-        assert self._conn is not None
-        try:
-            kind, data = self._conn.recv()
-        except EOFError:
-            self._process.join()
-            self._conn.close()
-            self._conn = None
-            raise RuntimeError(
-                f"The dedicated process of model '{self.name}' exited while loading "
-                f"(exit code {self._process.exitcode})"
-            ) from None
-        if kind == "error":
-            self._process.join()
-            self._conn.close()
-            self._conn = None
-            raise _unpack_exception(data, f"the dedicated process of model '{self.name}'")
-        self.pid = int(data)
-        self._reader = threading.Thread(
-            target=self._read_replies, name=f"sg-reader-{self.name}", daemon=True
-        )
-        self._reader.start()
-
-    def _read_replies(self) -> None:
-        assert self._conn is not None
-        while True:
-            try:
-                request_id, ok, data = self._conn.recv()
-            except (EOFError, OSError):
-                break
-            with self._lock:
-                waiter = self._pending.pop(request_id, None)
-            if waiter is not None:
-                loop, future = waiter
-                value = data if ok else _unpack_exception(data, self.where)
-                _call_soon(loop, _settle, future, ok, value)
-        self._fail_pending()
-
-    def _fail_pending(self) -> None:
-        self._process.join(timeout=5)
-        with self._lock:
-            self._dead = (
-                f"The dedicated process (pid {self.pid}) of model '{self.name}' has stopped "
-                f"(exit code {self._process.exitcode})"
-            )
-            pending, self._pending = self._pending, {}
-        for loop, future in pending.values():
-            _call_soon(loop, _settle, future, False, RuntimeError(self._dead))
+        self._process.wait_ready()
 
     async def run(
         self, body: Any, origin_name: str | None = None, artifact: Artifact | None = None
     ) -> Any:
-        if self._conn is None:
-            raise RuntimeError(f"Model '{self.name}' was not loaded: call load() first")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        with self._lock:
-            if self._dead:
-                raise RuntimeError(self._dead)
-            request_id = next(self._ids)
-            self._pending[request_id] = (loop, future)
-        try:
-            with self._send_lock:
-                self._conn.send((request_id, body, origin_name, artifact))
-        except BaseException:
-            with self._lock:
-                self._pending.pop(request_id, None)
-            raise
-        return await future
+        return await self._process.call(body, origin_name, artifact)
 
     def close(self) -> None:
-        if self._process is None:
-            return
-        with self._send_lock:
-            try:
-                if self._conn is not None and not self._dead:
-                    self._conn.send(None)
-            except (OSError, ValueError):
-                pass
-        self._process.join(timeout=10)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join()
-        if self._reader is not None:
-            self._reader.join()  # ends on the EOF of the child's exit
-        if self._conn is not None:
-            self._conn.close()
-        self._process = None
-
-
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.done():
-        return  # the caller gave up (cancelled)
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
-
-
-def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
-    try:
-        loop.call_soon_threadsafe(fn, *args)
-    except RuntimeError:
-        pass  # that loop is closed: nobody is waiting any more
+        self._process.close()
 
 
 class SharedExecutorRunnable(Runnable):
@@ -620,6 +433,7 @@ __all__ = [
     "SharedExecutorRunnable",
     "ThreadPoolRunnable",
     "default_start_method",
+    "exception_by_name",
     "make_runnable",
     "shared_pools",
     "validate_mechanism",

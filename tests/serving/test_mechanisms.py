@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,25 @@ class Raiser(Model):
         if body == "result":
             return threading.Lock()  # a result that cannot go back through the pipe
         return "fine"
+
+
+class Sleeper(Model):
+    """Sleeps `body["sleep"]` seconds (busy, not reading its pipe); else answers its body's size."""
+
+    def predict(self, body: Any, **kw: Any) -> Any:
+        time.sleep(body.get("sleep", 0))
+        return len(body.get("blob", b""))
+
+
+class Arrivals(Model):
+    """Answers with how many requests it read before this one."""
+
+    def load(self) -> None:
+        self.seen = 0
+
+    def predict(self, body: Any, **kw: Any) -> Any:
+        self.seen += 1
+        return self.seen - 1
 
 
 class FailsToLoad(Model):
@@ -252,6 +272,62 @@ def test_dedicated_process_large_bodies_in_flight_do_not_deadlock() -> None:
     thread.join(timeout=120)
     assert not thread.is_alive(), "requests and replies deadlocked on the pipe"
     assert results == [True]
+
+
+async def test_sending_a_large_request_does_not_block_the_loop(pools: ExecutorPools) -> None:
+    """A request far bigger than the pipe's buffer, to a child busy with a previous one.
+
+    The send waits ~2 s for the child to read; a ticker on the same loop must keep ticking.
+    """
+    runnable = DedicatedProcessRunnable(Sleeper(name="slow"), pools)
+    runnable.load()
+    gaps: list[float] = []
+
+    async def tick() -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    async def scenario() -> float:
+        blob = b"x" * (32 * 1024 * 1024)  # 500 times the pipe's buffer
+        busy = asyncio.ensure_future(runnable.run({"sleep": 2.0}))
+        await asyncio.sleep(0.2)  # the child has taken the first request and sleeps
+        ticker = asyncio.ensure_future(tick())
+        await asyncio.sleep(0.05)  # ticking before the send begins
+        start = time.perf_counter()
+        try:
+            assert await runnable.run({"blob": blob}) == len(blob)
+        finally:
+            ticker.cancel()
+        elapsed = time.perf_counter() - start
+        assert await busy == 0
+        return elapsed
+
+    try:
+        elapsed = await asyncio.wait_for(scenario(), timeout=60)
+    finally:
+        runnable.close()
+    assert elapsed > 1.0, "the child read the request at once: nothing was tested"
+    assert max(gaps) < 0.5, f"the loop stalled {max(gaps):.2f} s during a {elapsed:.2f} s send"
+    assert len(gaps) > 100  # it ticked all along
+
+
+async def test_the_child_reads_requests_in_call_order(pools: ExecutorPools) -> None:
+    """Small requests are written at once, large ones partly queued: the order must hold."""
+    runnable = DedicatedProcessRunnable(Arrivals(name="order"), pools)
+    runnable.load()
+    big = b"x" * 3_000_000
+    try:
+        bodies = [{"i": i, "blob": big if i % 3 == 0 else b""} for i in range(60)]
+        outs = await asyncio.wait_for(
+            asyncio.gather(*(runnable.run(body) for body in bodies)), timeout=60
+        )
+        assert outs == list(range(60))
+    finally:
+        runnable.close()
 
 
 async def test_dedicated_process_exceptions_come_back_as_the_same_class(
