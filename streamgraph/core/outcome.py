@@ -82,6 +82,49 @@ class DeadLetter:
 
 Outcome = Forward | Drop | FanOut | Stream | ToErrorHandler | DeadLetter
 
+# stateful steps whose entries `merge` keeps (a Batch's buffer and timer are the engine's)
+MERGING = ("merge", "collector")
+
+
+async def run_step(
+    step: StepRuntime, event: Event, state: MutableMapping[str, Any] | None = None
+) -> Outcome:
+    """Run `step` on `event` (a Merge or Collector keeps its entries in `state`) and say what
+    that leads to. A step's error is an outcome too: this never raises for one."""
+    try:
+        if step.stateful in MERGING:
+            assert state is not None
+            return merge(step, event, state)
+        if event.end_of_stream:
+            return pass_on(step, event)
+        result = step.invoke(event)
+        if inspect.isawaitable(result):
+            result = await result
+        return outcome(step, event, result)
+    except Exception as exc:
+        return failure(step, event, exc)
+
+
+def run_step_now(
+    step: StepRuntime, event: Event, state: MutableMapping[str, Any] | None = None
+) -> Outcome:
+    """`run_step` for a graph of plain functions, with no event loop (the local fast path)."""
+    try:
+        if step.stateful in MERGING:
+            assert state is not None
+            return merge(step, event, state)
+        if event.end_of_stream:
+            return pass_on(step, event)
+        result = step.call(event.body) if step.simple else step.invoke(event)  # type: ignore[misc]
+        if inspect.isawaitable(result) or inspect.isgenerator(result):
+            raise TypeError(
+                f"step {step.name} returned {type(result).__name__} but the graph was compiled "
+                "for plain functions"
+            )
+        return outcome(step, event, result)
+    except Exception as exc:
+        return failure(step, event, exc)
+
 
 def outcome(step: StepRuntime, event: Event, result: Any) -> Outcome:
     """What `step` returning `result` for `event` leads to (awaitables already awaited)."""

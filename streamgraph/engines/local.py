@@ -9,7 +9,6 @@ with coroutines, streams or batch timers runs on a private loop thread.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,9 +28,9 @@ from ..core.outcome import (
     describe_failure,
     failure,
     forward,
-    merge,
-    outcome,
     pass_on,
+    run_step,
+    run_step_now,
     stream_outcomes,
 )
 from ..core.step import StepRuntime
@@ -175,27 +174,11 @@ class LocalServer:
         return self._answer(event, reply)
 
     def _step_sync(self, step: StepRuntime, event: Event, work: Work) -> None:
+        # (a Batch needs timers, so a graph with one never takes this path)
         if type(step) is _Fanout:
             self._carry(step.step, forward(step.step, event), work)
-            return
-        try:
-            if step.stateful:
-                out = self._stateful(step, event)
-                if out is None:
-                    return
-            elif event.end_of_stream:
-                out = pass_on(step, event)
-            else:
-                result = step.call(event.body) if step.simple else step.invoke(event)  # type: ignore[misc]
-                if inspect.isawaitable(result) or inspect.isgenerator(result):
-                    raise TypeError(
-                        f"step {step.name} returned {type(result).__name__} but the graph was "
-                        "compiled for plain functions"
-                    )
-                out = outcome(step, event, result)
-        except Exception as exc:
-            out = failure(step, event, exc)
-        self._carry(step, out, work)
+        else:
+            self._carry(step, run_step_now(step, event, self._state[step.name]), work)
 
     # -- the event-loop path -------------------------------------------------------------------
     def _loop(self) -> LoopThread:
@@ -235,25 +218,15 @@ class LocalServer:
 
     async def _step_async(self, step: StepRuntime, event: Event, work: Work) -> None:
         if type(step) is _Fanout:
-            self._carry(step.step, forward(step.step, event), work)
-            return
-        try:
-            if step.stateful:
-                out = self._stateful(step, event)
-                if out is None:
-                    return
-            elif event.end_of_stream:
-                out = pass_on(step, event)
-            else:
-                result = step.invoke(event)
-                if inspect.isawaitable(result):
-                    result = await result
-                out = outcome(step, event, result)
-        except Exception as exc:
-            out = failure(step, event, exc)
+            out: Outcome | None = forward(step.step, event)
+            step = step.step
+        elif step.stateful == "batch":
+            out = self._batch(step, event)
+        else:
+            out = await run_step(step, event, self._state[step.name])
         if type(out) is Stream:
             await self._stream(out)
-        else:
+        elif out is not None:
             self._carry(step, out, work)
 
     async def _stream(self, stream: Stream) -> None:
@@ -305,13 +278,14 @@ class LocalServer:
         for i in range(len(outlets) - 1, -1, -1):
             work.append((steps[outlets[i]], event if i == 0 else event.branch()))
 
-    def _stateful(self, step: StepRuntime, event: Event) -> Outcome | None:
-        """Merge and Collector (`core.outcome.merge`); a Batch buffers here until it is full."""
-        if step.stateful != "batch":
-            return merge(step, event, self._state[step.name])
+    def _batch(self, step: StepRuntime, event: Event) -> Outcome | None:
+        """A Batch buffers here until it is full or its timer flushes it (None until then)."""
         obj, state = step.obj, self._state[step.name]
-        step.enter(event)
-        full = obj.add(state, event)
+        try:
+            step.enter(event)
+            full = obj.add(state, event)
+        except Exception as exc:
+            return failure(step, event, exc)
         if full is not None:
             return pass_on(step, Batch.make_batch(full))
         if isinstance(event.reply, Reply):

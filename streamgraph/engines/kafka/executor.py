@@ -8,7 +8,6 @@ topic.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from ...core.builtins import Batch
 from ...core.compile import Plan
 from ...core.event import Event
 from ...core.outcome import (
+    MERGING,
     DeadLetter,
     Drop,
     FanOut,
@@ -26,11 +26,9 @@ from ...core.outcome import (
     Stream,
     ToErrorHandler,
     describe_failure,
-    failure,
     forward,
-    merge,
-    outcome,
     pass_on,
+    run_step,
     stream_outcomes,
 )
 from ...core.step import StepRuntime
@@ -78,18 +76,11 @@ class StepExecutor:
         """Run step `name` on `event`; returns the delivery futures of what it sent."""
         step = self.plan.steps[name]
         sent: list[Awaitable[Any]] = []
-        try:
-            if step.stateful in ("merge", "collector"):
-                out = merge(step, event, self._state(step.name))
-            elif event.end_of_stream or step.stateful == "batch":
-                out = pass_on(step, event)
-            else:
-                result = step.invoke(event)
-                if inspect.isawaitable(result):
-                    result = await result
-                out = outcome(step, event, result)
-        except Exception as exc:
-            out = failure(step, event, exc)
+        if step.stateful == "batch":  # the batch agent buffers; a batch's events pass on
+            out: Outcome = pass_on(step, event)
+        else:
+            state = self._state(name) if step.stateful in MERGING else None
+            out = await run_step(step, event, state)
         await self._carry(step, out, sent)
         return sent
 
