@@ -37,8 +37,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# the Kafka scenario suites (the `engine` fixture's kafka runs) once more with steps fused
+KAFKA_SCENARIOS := -k kafka tests/scenarios tests/acceptance
 pytest: $(STAMP) system-deps
 	$(BIN)/pytest -q
+	STREAMGRAPH_FUSE_STEPS=true $(BIN)/pytest -q -p no:cacheprovider $(KAFKA_SCENARIOS)
 
 test: lint typecheck pytest
 

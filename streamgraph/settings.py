@@ -78,6 +78,13 @@ class Settings(BaseSettings):
         "it exits anyway; inputs it had not committed are redelivered. A healthy worker stops "
         "in 2-3 s; with the broker gone Faust alone takes about a minute.",
     )
+    fuse_steps: bool = Field(
+        False,
+        description="Kafka workers run each linear run of plain steps (no branch, cycle, Merge, "
+        "Collector, Batch, queue or streaming step inside) in one agent, one hop instead of one "
+        "per step, as Flink chains operators. Same answers, errors and dead letters; the fused "
+        "steps scale together (`streamgraph describe` shows the runs).",
+    )
     max_body_bytes: int = Field(
         10 * 1024 * 1024,
         gt=0,

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..engines.kafka.fusion import fused_runs
 from ..graph.serialize import callable_ref, class_ref
 from ..graph.steps import QueueStep, TaskStep
 from .common import load, settings_for, topology_argument
@@ -48,6 +49,8 @@ def describe_graph(graph: Any) -> list[str]:
         lines.append(f"    outlets  {', '.join(step.outlets) or '-'}")
         if step.error_target:
             lines.append(f"    errors   -> {step.error_target}")
+    for run in fused_runs(plan, graph.fused):
+        lines.append(f"  fused         {' -> '.join(run)} (one agent: {run[0]})")
     return lines
 
 

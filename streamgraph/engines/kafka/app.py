@@ -29,6 +29,7 @@ from ...wire.codec import RecordError, decode
 from .batches import LeanStream
 from .executor import Emission, StepExecutor
 from .expiry import add_state_expiry
+from .fusion import fused_successors
 from .metrics import StepStats
 from .remote_model import RemoteModels
 from .sender import RecordSender
@@ -139,7 +140,16 @@ class KafkaGraph:
         self._pending_acks: set[asyncio.Future[None]] = set()
         self._acks: asyncio.Queue[tuple[list[Any], list[Awaitable[Any]]]] | None = None
         self._sender: RecordSender | None = None
-        self.executor = StepExecutor(self.plan, self.topology, self._send, self._state)
+        # step -> successor run inline in its agent (STREAMGRAPH_FUSE_STEPS, fusion.py)
+        self.fused = fused_successors(self.plan, self.topology) if settings.fuse_steps else {}
+        self.executor = StepExecutor(
+            self.plan,
+            self.topology,
+            self._send,
+            self._state,
+            fused=self.fused,
+            timed=self.step_stats.record,
+        )
         for step_name in self.plan.steps:
             self._add_agent(step_name)
         add_state_expiry(self, self._tables)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from ...core.builtins import Batch
@@ -62,6 +63,8 @@ class StepExecutor:
         topology: Topology,
         send: Send,
         state: Callable[[str], MutableMapping[str, Any]],
+        fused: dict[str, str] | None = None,
+        timed: Callable[[str, float, Event], None] | None = None,
     ) -> None:
         self.plan = plan
         self.topology = topology
@@ -70,6 +73,9 @@ class StepExecutor:
         # without a responder the caller is answered {"id"} once the first step took the event
         # (the local engine answers it when the graph is done; a worker never knows when that is)
         self._ack_at_start = plan.responder is None and plan.engine != "sync"
+        # step -> the successor that runs inline, in the same agent (`fusion.py`)
+        self.fused = fused or {}
+        self._timed = timed  # the worker's per-step timer, for steps run inline
         self.failures: dict[str, int] = {}  # step errors per step, for the worker's metrics
 
     async def run(self, name: str, event: Event) -> list[Awaitable[Any]]:
@@ -135,7 +141,17 @@ class StepExecutor:
         for i, outlet in enumerate(outlets):
             branch = event if i == 0 else event.branch()
             branch.source = step.name
-            sent.append(await self._send(Emission(topics[outlet], branch)))
+            if self.fused.get(step.name) == outlet:
+                await self._run_inline(outlet, branch, sent)
+            else:
+                sent.append(await self._send(Emission(topics[outlet], branch)))
+
+    async def _run_inline(self, name: str, event: Event, sent: list[Awaitable[Any]]) -> None:
+        """A fused successor: run now, in this agent, instead of a record to its topic."""
+        started = perf_counter()
+        sent.extend(await self.run(name, event))
+        if self._timed is not None:  # (the step before it is timed with its fused successors)
+            self._timed(name, perf_counter() - started, event)
 
     async def _answer(self, event: Event, sent: list[Awaitable[Any]]) -> None:
         """The answer to each caller waiting on it (each member of a batch)."""
