@@ -92,11 +92,9 @@ async def run_step(
     """Run `step` on `event` (a Merge or Collector keeps its entries in `state`) and say what
     that leads to. A step's error is an outcome too: this never raises for one."""
     try:
-        if step.stateful in MERGING:
-            assert state is not None
-            return merge(step, event, state)
-        if event.end_of_stream:
-            return pass_on(step, event)
+        held = _without_call(step, event, state)
+        if held is not None:
+            return held
         result = step.invoke(event)
         if inspect.isawaitable(result):
             result = await result
@@ -110,11 +108,9 @@ def run_step_now(
 ) -> Outcome:
     """`run_step` for a graph of plain functions, with no event loop (the local fast path)."""
     try:
-        if step.stateful in MERGING:
-            assert state is not None
-            return merge(step, event, state)
-        if event.end_of_stream:
-            return pass_on(step, event)
+        held = _without_call(step, event, state)
+        if held is not None:
+            return held
         result = step.call(event.body) if step.simple else step.invoke(event)  # type: ignore[misc]
         if inspect.isawaitable(result) or inspect.isgenerator(result):
             raise TypeError(
@@ -124,6 +120,18 @@ def run_step_now(
         return outcome(step, event, result)
     except Exception as exc:
         return failure(step, event, exc)
+
+
+def _without_call(
+    step: StepRuntime, event: Event, state: MutableMapping[str, Any] | None
+) -> Outcome | None:
+    """Merges and end markers never call the step; None: call it."""
+    if step.stateful in MERGING:
+        assert state is not None
+        return merge(step, event, state)
+    if event.end_of_stream:
+        return pass_on(step, event)
+    return None
 
 
 def outcome(step: StepRuntime, event: Event, result: Any) -> Outcome:
