@@ -14,6 +14,7 @@ import asyncio
 import inspect
 from collections.abc import AsyncIterator, MutableMapping
 from dataclasses import dataclass
+from types import AsyncGeneratorType, GeneratorType
 from typing import Any
 
 from ..errors import describe, status_of
@@ -82,6 +83,9 @@ class DeadLetter:
 
 Outcome = Forward | Drop | FanOut | Stream | ToErrorHandler | DeadLetter
 
+# results that are surely not awaitable nor generators: the fast path skips the checks for them
+PLAIN_RESULTS = frozenset({dict, list, str, int, float, bool, bytes, tuple, type(None)})
+
 # stateful steps whose entries `merge` keeps (a Batch's buffer and timer are the engine's)
 MERGING = ("merge", "collector")
 
@@ -108,11 +112,14 @@ def run_step_now(
 ) -> Outcome:
     """`run_step` for a graph of plain functions, with no event loop (the local fast path)."""
     try:
-        held = _without_call(step, event, state)
-        if held is not None:
-            return held
+        if step.stateful or event.end_of_stream:
+            held = _without_call(step, event, state)
+            if held is not None:
+                return held
         result = step.call(event.body) if step.simple else step.invoke(event)  # type: ignore[misc]
-        if inspect.isawaitable(result) or inspect.isgenerator(result):
+        if type(result) not in PLAIN_RESULTS and (
+            inspect.isawaitable(result) or type(result) is GeneratorType
+        ):
             raise TypeError(
                 f"step {step.name} returned {type(result).__name__} but the graph was compiled "
                 "for plain functions"
@@ -139,9 +146,10 @@ def outcome(step: StepRuntime, event: Event, result: Any) -> Outcome:
     if result is DROP:
         # a dropped chunk ends nothing: the stream's end marker still reaches the caller
         return Drop(event, step.ack_on_drop and event.chunk is None)
-    if type(result) is Many:
+    kind = type(result)
+    if kind is Many:
         return FanOut(step, [event.copy(body=item) for item in result])
-    if inspect.isgenerator(result) or inspect.isasyncgen(result):
+    if kind is GeneratorType or kind is AsyncGeneratorType:
         return Stream(step, event, result)
     return forward(step, step.apply(event, result))
 
@@ -152,6 +160,8 @@ def forward(step: StepRuntime, event: Event) -> Outcome:
         outlets, complete = step.route(event)
     except Exception as exc:  # a bad selection is the step's error, for its error handler
         return failure(step, event, exc)
+    if outlets:  # (the common case, spelled out: this runs once per step and event)
+        return Forward(event, outlets, complete, complete)
     return _forward(step, event, outlets, complete)
 
 

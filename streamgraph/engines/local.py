@@ -248,7 +248,16 @@ class LocalServer:
     def _carry(self, step: StepRuntime, out: Outcome, work: Work) -> None:
         """Do what `core.outcome` decided: the next steps go on the work stack."""
         if type(out) is Forward:
-            self._forward(step, out, work)
+            event, outlets = out.event, out.outlets
+            if out.answer:
+                _respond(event)
+            if step.terminal_queue is not None:
+                self.queue_records.setdefault(step.terminal_queue, []).append(event.body)
+            if outlets:
+                event.source = step.name
+                steps = self._steps
+                for i in range(len(outlets) - 1, -1, -1):
+                    work.append((steps[outlets[i]], event if i == 0 else event.branch()))
         elif type(out) is FanOut:
             for item in reversed(out.events):
                 work.append((_Fanout(step), item))
@@ -264,19 +273,6 @@ class LocalServer:
         elif type(out) is Stream:
             raise TypeError(f"step {step.name} streams, which needs the event-loop path")
         # Drop: nothing to do; a request nothing answered gets {"id"} once its work is done
-
-    def _forward(self, step: StepRuntime, out: Forward, work: Work) -> None:
-        event, outlets = out.event, out.outlets
-        if out.answer:
-            _respond(event)
-        if step.terminal_queue is not None:
-            self.queue_records.setdefault(step.terminal_queue, []).append(event.body)
-        if not outlets:
-            return
-        event.source = step.name
-        steps = self._steps
-        for i in range(len(outlets) - 1, -1, -1):
-            work.append((steps[outlets[i]], event if i == 0 else event.branch()))
 
     def _batch(self, step: StepRuntime, event: Event) -> Outcome | None:
         """A Batch buffers here until it is full or its timer flushes it (None until then)."""
