@@ -113,3 +113,18 @@ def test_faust_finds_the_app_by_attribute_once() -> None:
     assert sorted(found.agents) == [f"sg.pipeline.{s}.agent" for s in ("enrich", "label", "score")]
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         _ = module.nothing
+
+
+def test_streamgraph_worker_runs_the_modules_own_app() -> None:
+    """One app per worker process: the module's `app`, or for a child function a new one."""
+    from streamgraph.engines.kafka.worker import worker_app
+    from streamgraph.locate import load_function
+    from streamgraph.settings import Settings
+
+    module = pytest.importorskip("topologies.queue_child")
+    serving = load_function("topologies.queue_child")
+    app = worker_app("topologies.queue_child", serving, Settings())
+    assert app is module.app
+    child = worker_app("topologies.queue_child", serving, Settings(), current="log-ds")
+    assert child is not app
+    assert child.streamgraph.topology.function == "log-ds"  # type: ignore[attr-defined]
