@@ -9,8 +9,7 @@ worker, metrics and a stop deadline. Besides module names it takes every functio
 
 from __future__ import annotations
 
-import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
 
@@ -55,13 +54,7 @@ def run_worker(
     if metrics_port:
         graph = app.streamgraph  # type: ignore[attr-defined]
         serve_metrics(worker_registry(graph), metrics_port, metrics_host)
-    argv = ["streamgraph-worker", "worker", "-l", loglevel]
-    if web_port:
-        argv += ["--web-port", str(web_port)]
-    else:
-        argv += ["--without-web"]
-    sys.argv = argv
-    app.main()
+    start_worker(app, loglevel, web_port)
 
 
 def worker_app(
@@ -79,3 +72,24 @@ def worker_app(
         if isinstance(app, faust.App) and getattr(graph, "function", None) is serving:
             return app
     return build_app(serving, settings, current_function=current)
+
+
+def start_worker(app: faust.App, loglevel: str = "info", web_port: int | None = None) -> NoReturn:
+    """Run `app` in a Faust worker until it is stopped; never returns.
+
+    Does what `faust -A MODULE worker -l LEVEL --without-web` (or `--web-port PORT`) does,
+    through Faust's programmatic entry (`faust.Worker(app).execute_from_commandline()`).
+    """
+    # what `App.main()` and `faust -A` do to an app before running any command: the worker
+    # fixups and the web views (faust.cli.base.prepare_app; the Worker autodiscovers itself)
+    app.finalize()
+    app.worker_init()
+    app.worker_init_post_autodiscover()
+    # what the `worker` command does with its web options (faust.cli.worker._init_worker_options)
+    app.conf.web_enabled = bool(web_port)
+    if web_port:
+        app.conf.web_port = web_port
+        app.conf.canonical_url = f"http://{app.conf.web_host}:{web_port}"  # type: ignore[assignment]
+    # redirect_stdouts as the `worker` command: print() in a step goes to the log
+    worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=True)
+    worker.execute_from_commandline()
