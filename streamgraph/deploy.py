@@ -33,9 +33,11 @@ from .broker.probe import HOST, answers_api_versions, free_ports
 from .client import HttpClient
 from .errors import DeployError
 from .locate import function_reference
+from .settings import Settings
 
 # set in every process a deployment starts: they import the user's module, which must not
-# deploy again (as with multiprocessing, the script's top level belongs under a main guard)
+# deploy again (as with multiprocessing, the script's top level belongs under a main guard);
+# read back as Settings().deployed_process
 DEPLOYED_ENV = "STREAMGRAPH_DEPLOYED_PROCESS"
 STOP_TIMEOUT = 15.0
 
@@ -97,7 +99,7 @@ class Deployment:
 
     def start(self, ready_timeout: float = 120.0) -> None:
         """Start everything and wait until the workers and the gateway are ready."""
-        if os.environ.get(DEPLOYED_ENV):
+        if Settings().deployed_process:
             raise DeployError(
                 "deploy() was called while a deployed worker imported your module: put the "
                 "script's top level under `if __name__ == '__main__':`"
@@ -169,6 +171,7 @@ class Deployment:
         assert self.brokers is not None
         # the children import what this process can: the same module search path and folder
         paths = [p or os.getcwd() for p in sys.path]
+        # the children's environment: ours handed on whole (not a setting read here), plus theirs
         return {
             **os.environ,
             "STREAMGRAPH_BROKERS": self.brokers,

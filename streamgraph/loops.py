@@ -10,18 +10,19 @@ STREAMGRAPH_UVLOOP=false keeps asyncio's loop.
 from __future__ import annotations
 
 import asyncio
-import os
+
+from .settings import Settings
 
 __all__ = ["use_uvloop"]
 
 
-def use_uvloop() -> bool:
+def use_uvloop(settings: Settings | None = None) -> bool:
     """Make new event loops uvloop's; True when they will be. Call before any loop exists.
 
     (faust-streaming 0.15 accepts `--loop uvloop` but never acts on it; a Faust worker's
     consumer thread creates its loop through the same policy, so it gets uvloop too.)
     """
-    if os.environ.get("STREAMGRAPH_UVLOOP", "true").strip().lower() in ("0", "false", "no"):
+    if not (settings or Settings()).uvloop:
         return False
     try:
         import uvloop

@@ -1,21 +1,28 @@
 """All settings in one place, read from `STREAMGRAPH_*` environment variables (and nowhere else).
 
 Each field says its default and what it costs. `Settings()` reads the environment once; pass a
-`Settings` object around rather than reading variables in other modules.
+`Settings` object around rather than reading variables in other modules. The system's own
+`JAVA_HOME` and `XDG_CACHE_HOME` are fields too, under their own names; `secret(key)` reads the
+variables a step asks its context for. tests/test_environment_reads.py keeps it that way.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     """streamgraph's settings; `STREAMGRAPH_BROKERS=host:port,...` and so on."""
 
-    model_config = SettingsConfigDict(env_prefix="STREAMGRAPH_", frozen=True, extra="ignore")
+    # populate_by_name: Settings(java_home=...) works as well as the JAVA_HOME variable
+    model_config = SettingsConfigDict(
+        env_prefix="STREAMGRAPH_", frozen=True, extra="ignore", populate_by_name=True
+    )
 
     brokers: str = Field(
         "127.0.0.1:9092",
@@ -112,10 +119,68 @@ class Settings(BaseSettings):
         ge=0,
         description="Faust worker web port (0 picks a free one).",
     )
+    uvloop: bool = Field(
+        True,
+        description="`streamgraph worker` (also with --model) and `streamgraph gateway` run on "
+        "uvloop when it is installed: cheaper loop turns (a plain aiohttp server gains ~30% "
+        "requests/s; the worker's gain is within noise). false keeps asyncio's loop.",
+    )
+    kafka_home: Path | None = Field(
+        None,
+        description="Folder holding one <version>/libs of jars per Kafka release, for the local "
+        "broker (`streamgraph kafka`, the test fixture). Unset: $XDG_CACHE_HOME/streamgraph/kafka.",
+    )
+    test_brokers: str = Field(
+        "",
+        description="Tests only: a running broker (host:port,...) the `kafka_broker` fixture and "
+        "`testing.serve(engine='kafka')` use as it is, instead of starting one.",
+    )
+    test_kafka: Literal["jar", "docker"] = Field(
+        "jar",
+        description="Tests only: how the `kafka_broker` fixture starts its broker: `jar` (the "
+        "Kafka jars on a local JVM) or `docker` (the apache/kafka image via testcontainers).",
+    )
+    deployed_process: bool = Field(
+        False,
+        description="Set by `deploy()` in every process it starts: a module such a process "
+        "imports must not deploy again (not for users to set).",
+    )
+    # variables of the system, not streamgraph's: read here too, under their own names
+    java_home: Path | None = Field(
+        None,
+        validation_alias="JAVA_HOME",
+        description="The JDK the local Kafka broker runs on ($JAVA_HOME/bin/java); unset: the "
+        "`java` on PATH.",
+    )
+    xdg_cache_home: Path | None = Field(
+        None,
+        validation_alias="XDG_CACHE_HOME",
+        description="The user's cache folder (XDG base directories); unset: ~/.cache.",
+    )
+
+    @field_validator("kafka_home", "java_home", "xdg_cache_home", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        # an exported but empty variable means "unset" (as shells and the XDG spec treat it)
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("test_kafka", mode="before")
+    @classmethod
+    def _test_kafka_mode(cls, value: Any) -> Any:
+        return (value.strip().lower() or "jar") if isinstance(value, str) else value
 
     def topic(self, function: str, name: str) -> str:
         """`<prefix>.<function>.<name>`: a step's topic, or `in`, `out`, `dlq`."""
         return f"{self.topic_prefix}.{function}.{name}"
 
 
-__all__ = ["Settings"]
+def secret(key: str) -> str | None:
+    """The environment variable `key`: what a step's `context.get_secret(key)` answers.
+
+    MLRun's serving context gives steps their secrets from the environment; any name may be
+    asked for, so this is a lookup rather than a field.
+    """
+    return os.environ.get(key)
+
+
+__all__ = ["Settings", "secret"]

@@ -14,12 +14,12 @@ process on that broker, with fresh topic names, and stops them on `wait_for_comp
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from .errors import StreamgraphError
 from .function import ServingFunction
 from .graph.resolve import caller_namespace
+from .settings import Settings
 
 # The engines a scenario test runs on.
 ENGINES: tuple[str, ...] = ("local", "kafka")
@@ -48,7 +48,7 @@ def serve(
     elif engine == "kafka":
         from .engines.kafka.harness import KafkaServer
 
-        brokers = brokers or _default_brokers or os.environ.get("STREAMGRAPH_TEST_BROKERS")
+        brokers = brokers or _default_brokers or Settings().test_brokers.strip()
         if not brokers:
             raise StreamgraphError(
                 "serve(engine='kafka') needs brokers=..., STREAMGRAPH_TEST_BROKERS, or the "

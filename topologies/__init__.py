@@ -1,1 +1,1 @@
-"""Runnable graphs, one module each, each exposing `app`."""
+"""Runnable graphs, one module each, each exposing `function` and `app` (built on first use)."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import streamgraph as sg
 from agents.drafting import ChoiceHandler, Evaluator, Generator, HandleError, Processor, responder
-from streamgraph.engines.kafka import build_app
+from streamgraph.engines.kafka import lazy_app
 
 NAMESPACE = {
     "Processor": Processor,
@@ -44,7 +44,7 @@ def build_function() -> sg.ServingFunction:
 
 
 function = build_function()
-app = build_app(function)  # the Faust app `faust -A topologies.cyclic worker` runs
+__getattr__ = lazy_app(__name__)  # `app`, the Faust app, built on first use (faust -A)
 
 
 def main() -> None:

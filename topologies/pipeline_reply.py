@@ -7,7 +7,7 @@ Same steps as `topologies.pipeline`, but `label` responds, so a request through
 from __future__ import annotations
 
 import streamgraph as sg
-from streamgraph.engines.kafka import build_app
+from streamgraph.engines.kafka import lazy_app
 from topologies.pipeline import enrich, label, score
 
 
@@ -23,4 +23,4 @@ def build_function() -> sg.ServingFunction:
 
 
 function = build_function()
-app = build_app(function)
+__getattr__ = lazy_app(__name__)  # `app`, the Faust app, built on first use (faust -A)

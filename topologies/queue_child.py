@@ -20,7 +20,7 @@ from typing import Any
 import agents.log_dataset
 import streamgraph as sg
 from agents.log_dataset import print_event, print_event_log, save_record
-from streamgraph.engines.kafka import build_app
+from streamgraph.engines.kafka import lazy_app
 from streamgraph.settings import Settings
 
 DEMO_REQUESTS: list[dict[str, Any]] = [
@@ -60,7 +60,7 @@ def build_function(settings: Settings | None = None) -> sg.ServingFunction:
 
 
 function = build_function()
-app = build_app(function)  # the parent's Faust app; the child: `streamgraph worker ... --function`
+__getattr__ = lazy_app(__name__)  # `app`, the Faust app, built on first use (faust -A)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import streamgraph as sg
 from agents.iris_models import iris_model_paths
-from streamgraph.engines.kafka import build_app
+from streamgraph.engines.kafka import lazy_app
 
 SETOSA, VIRGINICA = [5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]
 
@@ -39,7 +39,7 @@ def build_function() -> sg.ServingFunction:
 
 
 function = build_function()
-app = build_app(function)  # the Faust app `faust -A topologies.router worker` runs
+__getattr__ = lazy_app(__name__)  # `app`, the Faust app, built on first use (faust -A)
 
 
 def main() -> None:

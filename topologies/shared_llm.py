@@ -18,7 +18,7 @@ import streamgraph as sg
 from agents.desk_selector import MyModelSelector
 from agents.llm_config import configured_llm_url
 from streamgraph import ModelEndpointCreationStrategy, ModelRunnerStep
-from streamgraph.engines.kafka import build_app
+from streamgraph.engines.kafka import lazy_app
 from streamgraph.settings import Settings
 
 DEMO_REQUESTS: list[dict[str, Any]] = [
@@ -121,10 +121,10 @@ def build_function(settings: Settings | None = None) -> sg.ServingFunction:
 
 
 function = build_function()
-# The Faust app `faust -A topologies.shared_llm worker` runs. Its proxies reach the shared LLM
-# through Kafka (`streamgraph worker topologies.shared_llm --model shared_llm` serves it), so
-# building the app starts no process.
-app = build_app(function)
+# `app`, the Faust app `faust -A topologies.shared_llm worker` runs, built on first use. Its
+# proxies reach the shared LLM through Kafka (`streamgraph worker topologies.shared_llm --model
+# shared_llm` serves it), so building the app starts no process.
+__getattr__ = lazy_app(__name__)
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import agents.streaming_step
 import streamgraph as sg
-from streamgraph.engines.kafka import build_app
+from streamgraph.engines.kafka import lazy_app
 
 DEMO_REQUESTS: list[dict[str, Any]] = [{"path": "/", "body": "hello"}]
 
@@ -37,7 +37,7 @@ def build_function() -> sg.ServingFunction:
 
 
 function = build_function()
-app = build_app(function)  # the Faust app `faust -A topologies.streaming worker` runs
+__getattr__ = lazy_app(__name__)  # `app`, the Faust app, built on first use (faust -A)
 
 
 def main() -> None:

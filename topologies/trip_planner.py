@@ -26,7 +26,7 @@ from agents.trip_agents import (
     TripPlannerAgent,
     WeatherAgent,
 )
-from streamgraph.engines.kafka import build_app
+from streamgraph.engines.kafka import lazy_app
 
 NAMESPACE = {
     "RouterAgent": RouterAgent,
@@ -66,7 +66,7 @@ def build_function(llm_url: str | None = None) -> sg.ServingFunction:
 
 
 function = build_function()
-app = build_app(function)  # the Faust app `faust -A topologies.trip_planner worker` runs
+__getattr__ = lazy_app(__name__)  # `app`, the Faust app, built on first use (faust -A)
 
 
 def main() -> None:

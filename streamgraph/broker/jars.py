@@ -9,7 +9,6 @@ is set). Later starts find the jars there and never call Maven.
 from __future__ import annotations
 
 import fcntl
-import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from streamgraph.broker.errors import BrokerError
+from streamgraph.settings import Settings
 
 #: The Kafka release the broker runs unless told otherwise (see docs/kafka.md for why).
 DEFAULT_VERSION = "4.4.0"
@@ -78,13 +78,13 @@ _POM = """<?xml version="1.0" encoding="UTF-8"?>
 Progress = Callable[[str], None]
 
 
-def kafka_home() -> Path:
+def kafka_home(settings: Settings | None = None) -> Path:
     """The folder holding one `<version>/libs` per Kafka release."""
-    override = os.environ.get("STREAMGRAPH_KAFKA_HOME")
-    if override:
-        return Path(override).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
-    return Path(cache).expanduser() / "streamgraph" / "kafka"
+    settings = settings or Settings()
+    if settings.kafka_home is not None:
+        return settings.kafka_home.expanduser()
+    cache = settings.xdg_cache_home or Path("~/.cache")
+    return cache.expanduser() / "streamgraph" / "kafka"
 
 
 def libs_dir(version: str = DEFAULT_VERSION) -> Path:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from streamgraph.broker.errors import BrokerError
+from streamgraph.settings import Settings
 
 # Popen objects of JVMs this interpreter started and has not stopped or handed over.
 _owned: set[subprocess.Popen[bytes]] = set()
@@ -25,9 +26,9 @@ _owned: set[subprocess.Popen[bytes]] = set()
 
 def java_executable() -> str:
     """The `java` to run: $JAVA_HOME/bin/java when set, else the one on PATH."""
-    home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "java").is_file():
-        return str(Path(home) / "bin" / "java")
+    home = Settings().java_home
+    if home is not None and (home / "bin" / "java").is_file():
+        return str(home / "bin" / "java")
     found = shutil.which("java")
     if found is None:
         raise BrokerError("`java` (17 or newer) is needed to run the Kafka broker; none found")

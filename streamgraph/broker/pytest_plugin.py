@@ -15,18 +15,19 @@ broker's last log lines, so a broken environment never passes silently.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
 import pytest
+from pydantic import ValidationError
 
 from streamgraph.broker.docker import DockerKafka
 from streamgraph.broker.errors import BrokerError
 from streamgraph.broker.local import LocalKafka
 from streamgraph.broker.probe import answers_api_versions
+from streamgraph.settings import Settings
 
 #: How long an external broker may take to answer before the fixture fails.
 EXTERNAL_TIMEOUT = 30.0
@@ -54,14 +55,16 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def kafka_broker() -> Iterator[KafkaBroker]:
     """The session's Kafka broker (see the module docstring for how it is chosen)."""
-    external = os.environ.get("STREAMGRAPH_TEST_BROKERS", "").strip()
-    mode = os.environ.get("STREAMGRAPH_TEST_KAFKA", "jar").strip().lower() or "jar"
+    try:
+        settings = Settings()
+    except ValidationError as exc:  # e.g. STREAMGRAPH_TEST_KAFKA neither 'jar' nor 'docker'
+        pytest.fail(f"streamgraph settings: {exc}", pytrace=False)
+    external = settings.test_brokers.strip()
+    mode = settings.test_kafka
     if external:
         _wait_external(external)
         yield ExternalKafka(external)
         return
-    if mode not in ("jar", "docker"):
-        pytest.fail(f"STREAMGRAPH_TEST_KAFKA={mode!r}: expected 'jar' or 'docker'", pytrace=False)
     broker: LocalKafka | DockerKafka = LocalKafka() if mode == "jar" else DockerKafka()
     failure = ""
     try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..settings import secret
+
 
 class GraphContext:
     """What a step sees of the server it runs in (MLRun's `GraphContext`)."""
@@ -36,9 +38,8 @@ class GraphContext:
         return self.parameters.get(key, default)
 
     def get_secret(self, key: str) -> str | None:
-        import os
-
-        return os.environ.get(key)
+        """The environment variable `key` (as MLRun's context, whose secrets come from there)."""
+        return secret(key)
 
     def push_error(self, event: Any, message: str, source: str | None = None, **kw: Any) -> None:
         self.logger.error(

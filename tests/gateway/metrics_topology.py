@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import streamgraph as sg
-from streamgraph.engines.kafka import build_app
+from streamgraph.engines.kafka import lazy_app
 from streamgraph.steps import Choice
 
 
@@ -30,4 +30,4 @@ def build_function() -> sg.ServingFunction:
 
 
 function = build_function()
-app = build_app(function)
+__getattr__ = lazy_app(__name__)  # `app`: the Faust app, built on first use

@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 import streamgraph as sg
-from streamgraph.engines.kafka import build_app
+from streamgraph.engines.kafka import lazy_app
 from streamgraph.serving.artifacts import Artifact, ModelArtifact
 
 
@@ -58,4 +58,4 @@ def build_function() -> sg.ServingFunction:
 
 
 function = build_function()
-app = build_app(function)
+__getattr__ = lazy_app(__name__)  # `app`: the Faust app, built on first use

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 import streamgraph as sg
-from streamgraph.engines.kafka import build_app
+from streamgraph.engines.kafka import lazy_app
 
 
 def save_record(event: dict[str, Any]) -> dict[str, Any]:
@@ -31,4 +31,4 @@ def build_function() -> sg.ServingFunction:
 
 
 function = build_function()
-app = build_app(function)
+__getattr__ = lazy_app(__name__)  # `app`: the Faust app, built on first use

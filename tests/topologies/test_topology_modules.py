@@ -16,8 +16,7 @@ from topologies.pictures import EXAMPLES, draw
 def test_module_exposes_function_app_and_demo_requests(name: str) -> None:
     module = importlib.import_module(f"topologies.{name}")
     assert isinstance(module.function, sg.ServingFunction)
-    if name != "shared_llm":  # its app is built on first use (it starts the LLM's process)
-        assert isinstance(module.app, faust.App)
+    assert isinstance(module.app, faust.App)  # built on this first use
     assert module.DEMO_REQUESTS and isinstance(module.DEMO_REQUESTS, list)
     for request in module.DEMO_REQUESTS:
         assert set(request) <= {"path", "body", "method"}

@@ -8,6 +8,7 @@ in batches), `sender.py` (records to the producer).
 """
 
 from .app import KafkaGraph, build_app
+from .lazy import lazy_app
 from .remote_model import dedicated_models
 
-__all__ = ["KafkaGraph", "build_app", "dedicated_models"]
+__all__ = ["KafkaGraph", "build_app", "dedicated_models", "lazy_app"]

@@ -1,16 +1,17 @@
 """Run a topology's function as a Faust worker: `streamgraph worker topologies.NAME`.
 
-A topology module exposes `function` (a ServingFunction) and `app` (its Faust app), so
-`faust -A topologies.NAME worker -l info` works too; this command adds `--function` to run a
-child function's worker from the same module. Besides module names it takes every function
-reference `streamgraph.locate` knows (`module:attr`, `file.py:attr`, a deploy spec `.json`).
+A topology module exposes `function` (a ServingFunction) and `app` (its Faust app, built on
+first use), so `faust -A topologies.NAME worker -l info` works too; this command adds
+`--function` to run a child function's worker from the same module, `--model` for a model
+worker, metrics and a stop deadline. Besides module names it takes every function reference
+`streamgraph.locate` knows (`module:attr`, `file.py:attr`, a deploy spec `.json`).
 """
 
 from __future__ import annotations
 
-import importlib
-import sys
-from typing import Any
+from typing import Any, NoReturn
+
+import faust
 
 from ...errors import StreamgraphError
 from ...loops import use_uvloop
@@ -18,24 +19,6 @@ from ...settings import Settings
 from .app import build_app
 from .metrics import serve_metrics, worker_registry
 from .model_worker import run_model_worker
-
-
-def load_topology(module_name: str) -> Any:
-    """Import `topologies.NAME` (or any module) and return it."""
-    try:
-        return importlib.import_module(module_name)
-    except ImportError as exc:
-        raise StreamgraphError(f"cannot import topology module {module_name!r}: {exc}") from exc
-
-
-def topology_function(module: Any) -> Any:
-    function = getattr(module, "function", None)
-    if function is None:
-        raise StreamgraphError(
-            f"{module.__name__} has no `function`: a topology module exposes the ServingFunction "
-            "it serves as `function` (and its Faust app as `app`)"
-        )
-    return function
 
 
 def run_worker(
@@ -66,15 +49,47 @@ def run_worker(
             f"{serving.name} has no child function {current!r} (children: {names})"
         )
     settings = Settings()
-    app = build_app(serving, settings, current_function=current)
+    app = worker_app(module_name, serving, settings, current)
     app.stop_deadline = settings.stop_timeout_seconds  # type: ignore[attr-defined]
     if metrics_port:
         graph = app.streamgraph  # type: ignore[attr-defined]
         serve_metrics(worker_registry(graph), metrics_port, metrics_host)
-    argv = ["streamgraph-worker", "worker", "-l", loglevel]
+    start_worker(app, loglevel, web_port)
+
+
+def worker_app(
+    reference: str, serving: Any, settings: Settings, current: str | None = None
+) -> faust.App:
+    """The app to run: the module's own `app` when `reference` names a topology module's
+    `function` (the object `faust -A` runs, built once, on this first use), else a new one (a
+    child function, a deploy spec, another attribute)."""
+    from ...locate import load_module_of
+
+    module = load_module_of(reference) if current is None else None
+    if module is not None and vars(module).get("function") is serving:
+        app = getattr(module, "app", None)  # builds it when the module builds it lazily
+        graph = getattr(app, "streamgraph", None)
+        if isinstance(app, faust.App) and getattr(graph, "function", None) is serving:
+            return app
+    return build_app(serving, settings, current_function=current)
+
+
+def start_worker(app: faust.App, loglevel: str = "info", web_port: int | None = None) -> NoReturn:
+    """Run `app` in a Faust worker until it is stopped; never returns.
+
+    Does what `faust -A MODULE worker -l LEVEL --without-web` (or `--web-port PORT`) does,
+    through Faust's programmatic entry (`faust.Worker(app).execute_from_commandline()`).
+    """
+    # what `App.main()` and `faust -A` do to an app before running any command: the worker
+    # fixups and the web views (faust.cli.base.prepare_app; the Worker autodiscovers itself)
+    app.finalize()
+    app.worker_init()
+    app.worker_init_post_autodiscover()
+    # what the `worker` command does with its web options (faust.cli.worker._init_worker_options)
+    app.conf.web_enabled = bool(web_port)
     if web_port:
-        argv += ["--web-port", str(web_port)]
-    else:
-        argv += ["--without-web"]
-    sys.argv = argv
-    app.main()
+        app.conf.web_port = web_port
+        app.conf.canonical_url = f"http://{app.conf.web_host}:{web_port}"  # type: ignore[assignment]
+    # redirect_stdouts as the `worker` command: print() in a step goes to the log
+    worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=True)
+    worker.execute_from_commandline()

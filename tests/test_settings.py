@@ -1,0 +1,62 @@
+"""Settings that used to be read in other modules: their variables, defaults and blanks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streamgraph.broker.jars import kafka_home
+from streamgraph.settings import Settings, secret
+
+MOVED = ("UVLOOP", "KAFKA_HOME", "TEST_BROKERS", "TEST_KAFKA", "DEPLOYED_PROCESS")
+
+
+@pytest.fixture
+def clean(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in MOVED:
+        monkeypatch.delenv(f"STREAMGRAPH_{name}", raising=False)
+    for name in ("JAVA_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_defaults(clean: pytest.MonkeyPatch) -> None:
+    settings = Settings()
+    assert settings.uvloop is True
+    assert settings.kafka_home is None and settings.java_home is None
+    assert settings.test_brokers == "" and settings.test_kafka == "jar"
+    assert settings.deployed_process is False
+    assert kafka_home() == Path("~/.cache/streamgraph/kafka").expanduser()
+
+
+def test_variables(clean: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean.setenv("STREAMGRAPH_UVLOOP", "false")
+    clean.setenv("STREAMGRAPH_TEST_KAFKA", " Docker ")
+    clean.setenv("STREAMGRAPH_DEPLOYED_PROCESS", "1")
+    clean.setenv("JAVA_HOME", "/opt/jdk")
+    clean.setenv("XDG_CACHE_HOME", str(tmp_path))
+    settings = Settings()
+    assert settings.uvloop is False
+    assert settings.test_kafka == "docker"
+    assert settings.deployed_process is True
+    assert settings.java_home == Path("/opt/jdk")
+    assert kafka_home() == tmp_path / "streamgraph" / "kafka"
+    clean.setenv("STREAMGRAPH_KAFKA_HOME", str(tmp_path / "jars"))
+    assert kafka_home() == tmp_path / "jars"
+    with pytest.raises(ValueError, match="test_kafka"):
+        Settings(test_kafka="podman")  # type: ignore[arg-type]
+
+
+def test_blank_paths_are_unset(clean: pytest.MonkeyPatch) -> None:
+    for name in ("STREAMGRAPH_KAFKA_HOME", "JAVA_HOME", "XDG_CACHE_HOME"):
+        clean.setenv(name, "")
+    settings = Settings()
+    assert settings.kafka_home is None and settings.java_home is None
+    assert settings.xdg_cache_home is None
+
+
+def test_secrets_are_environment_variables(clean: pytest.MonkeyPatch) -> None:
+    clean.setenv("MY_STEP_TOKEN", "s3cret")
+    assert secret("MY_STEP_TOKEN") == "s3cret"
+    assert secret("NOT_SET_ANYWHERE_42") is None
