@@ -38,7 +38,8 @@ def _classes(app: Any) -> tuple[type, ...]:
     )
 
 
-def test_lean_transport_is_the_default() -> None:
+def test_lean_transport_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STREAMGRAPH_LEAN_TRANSPORT", raising=False)  # make test sets it once
     graph = KafkaGraph(_function(), Settings(topic_prefix="t"))
     app_class, stream, transport, consumer, monitor, schema = _classes(graph.app)
     assert (app_class, stream, consumer, monitor, schema) == (
