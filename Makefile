@@ -37,11 +37,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# the Kafka scenario suites (the `engine` fixture's kafka runs) once more with steps fused
+# the Kafka scenarios run twice more: fused (STREAMGRAPH_FUSE_STEPS), and on Faust's stock
+# classes (lean_transport=false: the lean transport is an optimisation, never a requirement)
 KAFKA_SCENARIOS := -k kafka tests/scenarios tests/acceptance
 pytest: $(STAMP) system-deps
 	$(BIN)/pytest -q
 	STREAMGRAPH_FUSE_STEPS=true $(BIN)/pytest -q -p no:cacheprovider $(KAFKA_SCENARIOS)
+	STREAMGRAPH_LEAN_TRANSPORT=false $(BIN)/pytest -q -p no:cacheprovider $(KAFKA_SCENARIOS) \
+	  tests/kafka/test_lean_switch.py
 
 test: lint typecheck pytest
 

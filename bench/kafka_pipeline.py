@@ -33,6 +33,8 @@ from streamgraph.loops import use_uvloop
 from topologies.pipeline import enrich, label, score
 
 PARTITIONS = 4
+# no result for this long means the run is broken (a lost record, a dead worker): fail, not hang
+WAIT_SECONDS = 120.0
 STEPS = (enrich, score, label)
 
 
@@ -85,7 +87,12 @@ async def throughput(brokers: str, entry: str, out: str, events: int) -> float:
     ]
     await asyncio.gather(*futures)
     seen = 0
+    deadline = time.monotonic() + WAIT_SECONDS
     while seen < events:
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"only {seen} of {events} results on topic {out} within {WAIT_SECONDS:.0f} s"
+            )
         batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
         seen += sum(len(v) for v in batch.values())
     elapsed = time.perf_counter() - start
@@ -106,10 +113,14 @@ async def latency(brokers: str, entry: str, out: str, requests: int) -> tuple[fl
         key = f"lat-{i}".encode()
         start = time.perf_counter()
         await producer.send_and_wait(entry, orjson.dumps({"n": i}), key=key)
-        while True:
-            message = await consumer.getone()
-            if message.key == key:
-                break
+        try:
+            async with asyncio.timeout(WAIT_SECONDS):
+                while (await consumer.getone()).key != key:
+                    pass
+        except TimeoutError:
+            raise TimeoutError(
+                f"no result for event {i} on topic {out} within {WAIT_SECONDS:.0f} s"
+            ) from None
         samples.append((time.perf_counter() - start) * 1000)
     await producer.stop()
     await consumer.stop()

@@ -114,6 +114,16 @@ class Settings(BaseSettings):
         description="Comma-separated bearer tokens the gateway accepts; empty: no auth. The "
         "health endpoints stay open.",
     )
+    lean_transport: bool = Field(
+        True,
+        description="Kafka workers run Faust with streamgraph's lean transport (transport.py, "
+        "batches.py): records handed to the agents without a task per record, agents that take "
+        "every queued record at once, no per-record monitor statistics; several times the "
+        "throughput. It overrides internals of faust-streaming (listed in "
+        "engines/kafka/upstream.py). false runs Faust's stock App, Stream, consumer, producer "
+        "and Monitor with per-event agents: slower, but nothing depends on Faust's internals. "
+        "The overrides are an optimisation, never a requirement.",
+    )
     worker_web_port: int = Field(
         0,
         ge=0,

@@ -19,6 +19,9 @@ from ..errors import HTTPError, describe
 from ..settings import Settings
 from .common import brokers_option, load, pick_function, settings_for, topology_argument
 
+# how long connecting to the broker (and creating the reply topic) may take
+START_TIMEOUT = 60.0
+
 
 def read_events(lines: list[str]) -> list[tuple[int, Any]]:
     """(line number, body) per non-blank line; a line that is not JSON is refused by number."""
@@ -45,7 +48,12 @@ async def send_all(
     from ..wire.requester import KafkaRequester
 
     requester = KafkaRequester(settings.brokers, settings.topic(function_name, "in"))
-    await requester.start()
+    try:  # an unreachable broker: fail saying so, never hang
+        await asyncio.wait_for(requester.start(), START_TIMEOUT)
+    except TimeoutError:
+        raise click.ClickException(
+            f"could not connect to Kafka at {settings.brokers} within {START_TIMEOUT:.0f} s"
+        ) from None
     slots = asyncio.Semaphore(concurrency)
 
     async def one(number: int, body: Any) -> None:

@@ -21,14 +21,23 @@ __all__ = ["TrackingProducer", "track_topic"]
 
 
 def track_topic(client: Any, topic: str) -> None:
-    """Make the aiokafka `client` keep `topic` in every metadata refresh from now on."""
-    if topic not in client._topics:
-        client.add_topic(topic)  # schedules a refresh; the send that follows waits for it
+    """Make the aiokafka `client` keep `topic` in every metadata refresh from now on.
+
+    `add_topic` is public and idempotent: a topic not yet tracked schedules a refresh, which the
+    send that follows waits for. Call it once per topic (callers keep a set).
+    """
+    client.add_topic(topic)
 
 
 class TrackingProducer(AIOKafkaProducer):
     """`AIOKafkaProducer` whose sends track their topic first (see the module doc)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tracked: set[str] = set()  # a producer's client never untracks a topic
+
     async def send(self, topic: str, *args: Any, **kwargs: Any) -> Any:
-        track_topic(self.client, topic)
+        if topic not in self._tracked:
+            self._tracked.add(topic)
+            track_topic(self.client, topic)
         return await super().send(topic, *args, **kwargs)

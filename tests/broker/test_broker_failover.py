@@ -62,11 +62,21 @@ async def test_killing_the_leader_loses_nothing(cluster: LocalKafka) -> None:
         assert cluster.node_pid(leader - 1) is None and len(cluster.pids) == 2
 
         sent = [await producer.send(TOPIC, b"%d" % i) for i in range(BEFORE, BEFORE + AFTER)]
-        await asyncio.wait_for(asyncio.gather(*sent), 60)
+        try:
+            await asyncio.wait_for(asyncio.gather(*sent), 60)
+        except TimeoutError:
+            raise AssertionError(
+                f"no acks for records to {TOPIC} within 60 s after its leader was killed"
+            ) from None
         new_leader = producer.client.cluster.leader_for_partition(TopicPartition(TOPIC, 0))
         assert new_leader not in (None, leader)
 
-        await asyncio.wait_for(reader, 60)
+        try:
+            await asyncio.wait_for(reader, 60)
+        except TimeoutError:
+            raise AssertionError(
+                f"read {len(seen)} of {BEFORE + AFTER} records from {TOPIC} within 60 s"
+            ) from None
     finally:
         await consumer.stop()
         await producer.stop()
@@ -82,6 +92,7 @@ async def test_killing_the_leader_loses_nothing(cluster: LocalKafka) -> None:
 
 
 async def _read_until(consumer: AIOKafkaConsumer, seen: set[bytes], count: int) -> None:
+    """Read until `count` distinct values were seen (the caller bounds the wait)."""
     while len(seen) < count:
         batches = await consumer.getmany(timeout_ms=500)
         for records in batches.values():

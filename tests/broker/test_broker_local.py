@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -39,7 +40,10 @@ async def test_produce_and_consume(kafka_broker: KafkaBroker) -> None:
     )
     await consumer.start()
     try:
-        record = await consumer.getone()
+        async with asyncio.timeout(60):
+            record = await consumer.getone()
+    except TimeoutError:
+        raise AssertionError(f"no record from topic {topic} within 60 s") from None
     finally:
         await consumer.stop()
     assert (record.key, record.value, record.headers) == (b"id-1", b"body", (("sg-path", b"/x"),))

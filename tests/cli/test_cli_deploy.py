@@ -179,6 +179,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.timeout(600)  # the script may take 240 s
 def test_a_script_deploys_the_function_it_defines(
     brokers: str, kafka_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -41,6 +41,7 @@ def _post(url: str, body: Any) -> Any:
         return orjson.loads(answer.read())
 
 
+@pytest.mark.timeout(600)  # `_run` allows the command 300 s
 def test_run_local_prints_the_demo_answers_and_exits() -> None:
     port = free_ports(1)[0]
     done = _run("--local", "--port", str(port), "--exit-after-demo")
@@ -76,6 +77,7 @@ def test_run_local_serves_until_interrupted(tmp_path: Path) -> None:
 
 
 @pytest.mark.kafka
+@pytest.mark.timeout(600)  # `_run` allows the command 300 s
 def test_run_on_kafka_prints_the_demo_answers_and_stops_everything(
     kafka_env: dict[str, str],
 ) -> None:

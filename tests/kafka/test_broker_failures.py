@@ -15,7 +15,8 @@ from workers import WorkerFactory, body, collect, produce
 
 from streamgraph.broker import LocalKafka
 
-pytestmark = pytest.mark.kafka
+# brokers of their own, started and killed, and up to 240 s of results: over the 300 s default
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(900)]
 
 
 def _events(start: int, stop: int) -> list[tuple[bytes | None, bytes, list[Any]]]:

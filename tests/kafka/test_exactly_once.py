@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,7 +81,9 @@ async def _markers(brokers: str, topic: str) -> tuple[int, int]:
         tps = sorted(consumer.assignment())
         ends = await consumer.end_offsets(tps)
         seen = 0
+        deadline = time.monotonic() + 60
         while True:
+            assert time.monotonic() < deadline, f"{topic} not read to its end within 60 s"
             batch = await consumer.getmany(timeout_ms=1000)
             seen += sum(len(messages) for messages in batch.values())
             positions = [await consumer.position(tp) for tp in tps]

@@ -8,6 +8,10 @@ through `StepExecutor` (the same step semantics as in process), produces to the 
 outlets it chose, and acks the input only once the broker acknowledged what it produced: an
 offset is committed only after the outputs it caused are safe (at-least-once). Delivery is never
 awaited record by record: the agent goes on with the next record while earlier sends complete.
+
+With `lean_transport` (the default) the app is a `LeanApp` whose agents take their queued
+records in batches (transport.py, batches.py); with `lean_transport=false` it is Faust's stock
+`faust.App`, `faust.Stream` and `faust.Schema`, and every agent iterates event by event.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from ...core.event import Event
 from ...errors import StreamgraphError
 from ...settings import Settings
 from ...wire.codec import RecordError, decode
+from ...wire.producer import track_topic
 from .batches import LeanStream
 from .executor import Emission, StepExecutor
 from .expiry import add_state_expiry
@@ -109,7 +114,10 @@ class KafkaGraph:
         self.topology: Topology = build_topology(self.plan, name, settings, queue_prefix)
         self.counters = Counters()
         self.step_stats = StepStats()  # per-step runs and time, for `metrics.WorkerCollector`
-        self.app = LeanApp(
+        self.lean = settings.lean_transport
+        lean_options: dict[str, Any] = {"Stream": LeanStream} if self.lean else {}
+        app_class = LeanApp if self.lean else faust.App
+        self.app = app_class(
             app_id or f"{settings.topic_prefix}.{name}",
             broker=[f"kafka://{b.strip()}" for b in settings.brokers.split(",") if b.strip()],
             key_serializer="raw",
@@ -122,7 +130,7 @@ class KafkaGraph:
             # default) makes the next send wait until the broker took the previous one
             producer_max_batch_size=512 * 1024,
             web_enabled=bool(app_options.pop("web_enabled", False)),
-            Stream=LeanStream,
+            **lean_options,
             # a crashed worker's partitions move to the others after 10 s, not Faust's 60 s;
             # an agent's queue holds a few batches, not Faust's 4096 events, and a fetch brings
             # 64 KiB a partition, not 1 MiB (memory under load)
@@ -135,6 +143,7 @@ class KafkaGraph:
             },
         )
         self._tables: dict[str, MutableMapping[str, Any]] = {}
+        self._changelogs: list[Any] = []  # Faust writes them; tracked as ours are (producer.py)
         self._declared: asyncio.Future[None] | None = None
         self._batch_flushers: list[Callable[[], Awaitable[None]]] = []
         self._pending_acks: set[asyncio.Future[None]] = set()
@@ -162,7 +171,7 @@ class KafkaGraph:
         # subscribed to a missing topic gets no partitions until its metadata refreshes)
         channel = self.app.topic(
             *topics,
-            schema=LeanSchema(key_type=bytes, value_type=bytes),
+            schema=(LeanSchema if self.lean else faust.Schema)(key_type=bytes, value_type=bytes),
             internal=True,
             partitions=self.settings.partitions,
             replicas=self.settings.replication,
@@ -175,6 +184,7 @@ class KafkaGraph:
                 value_type=bytes,
             )
             self._tables[name] = ExpiringState(table, self.settings.merge_ttl_seconds)
+            self._changelogs.append(table.changelog_topic)
         if step.stateful == "batch":
             obj = step.obj
             agent = self._batch_agent(name, obj.max_events or 1000, obj.flush_after_seconds or 1.0)
@@ -197,24 +207,35 @@ class KafkaGraph:
             try:
                 for topic in self.topology.all_topics():
                     await self.app.topic(topic).maybe_declare()
+                # the table declares it too, but maybe after this agent started: tracking a
+                # missing topic would let the broker auto-create it with the wrong partitions
+                for changelog in self._changelogs:
+                    await changelog.maybe_declare()
+                self._sender_for_producer()
                 self._declared.set_result(None)
             except Exception as exc:
                 self._declared.set_exception(exc)
                 raise
         await self._declared
 
-    async def _send(self, emission: Emission) -> Awaitable[Any]:
+    def _sender_for_producer(self) -> RecordSender:
+        """The sender over aiokafka's producer; Faust's changelog topics tracked before use."""
         if self._sender is None:
             # aiokafka's producer under Faust's wrapper: the wrapper costs ~10% per record here
             producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
+            for changelog in self._changelogs:
+                track_topic(producer.client, changelog.get_topic_name())
             self._sender = RecordSender(producer, self.counters.produced)
-        return await self._sender.send(emission)
+        return self._sender
+
+    async def _send(self, emission: Emission) -> Awaitable[Any]:
+        return await (self._sender or self._sender_for_producer()).send(emission)
 
     # -- agents ---------------------------------------------------------------------------------
     def _step_agent(self, name: str) -> Any:
         # a table finds the partition of its changelog through Faust's current event, which
-        # only Faust's per-event iteration sets
-        per_event = self.plan.steps[name].stateful in ("merge", "collector")
+        # only Faust's per-event iteration sets; a stock Faust stream has no `batches()`
+        per_event = self.plan.steps[name].stateful in ("merge", "collector") or not self.lean
 
         async def agent(stream: Any) -> None:
             await self._declare_topics()

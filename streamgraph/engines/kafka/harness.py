@@ -15,8 +15,8 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
 
 from aiokafka import TopicPartition
 
@@ -31,6 +31,19 @@ from .app import KafkaGraph
 logger = logging.getLogger("streamgraph.kafka.harness")
 
 READY_TIMEOUT = 15.0
+# bounds for the steps that wait on the broker: a test fails saying what it waited for, never hangs
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 60.0
+
+T = TypeVar("T")
+
+
+async def within(awaitable: Awaitable[T], seconds: float, what: str) -> T:
+    """`awaitable`'s result, or TimeoutError("<what> within <seconds> s")."""
+    try:
+        return await asyncio.wait_for(awaitable, seconds)
+    except TimeoutError:
+        raise TimeoutError(f"{what} within {seconds:.0f} s") from None
 
 
 class KafkaServer:
@@ -80,14 +93,24 @@ class KafkaServer:
         )
         self.app = self.graph.app
         self.app.finalize()
-        await self.app.topic(self.graph.topology.entry).maybe_declare()
+        brokers = self.settings.brokers
+        entry = self.graph.topology.entry
+        await within(
+            self.app.topic(entry).maybe_declare(),
+            START_TIMEOUT,
+            f"the entry topic {entry} was not created on {brokers}",
+        )
         # requests and replies as the HTTP gateway does them: one producer, a private reply
         # topic, correlation ids
         self.requester = KafkaRequester(
             self.settings.brokers, self.graph.topology.entry, reply_topic=self.reply_topic
         )
-        await self.requester.start()
-        await self.app.start()
+        await within(
+            self.requester.start(),
+            START_TIMEOUT,
+            f"the requester (reply topic {self.reply_topic}) did not start on {brokers}",
+        )
+        await within(self.app.start(), START_TIMEOUT, f"the Faust app did not start on {brokers}")
         await self._wait_ready()
 
     async def _wait_ready(self) -> None:
@@ -113,13 +136,13 @@ class KafkaServer:
         requester = getattr(self, "requester", None)
         if requester is not None:
             try:
-                await requester.stop()
+                await within(requester.stop(), STOP_TIMEOUT, "the requester did not stop")
             except Exception:  # stopping must go on
                 logger.exception("stopping the requester failed")
         app = getattr(self, "app", None)
         if app is not None:
             try:
-                await app.stop()
+                await within(app.stop(), STOP_TIMEOUT, "the Faust app did not stop")
             except Exception:
                 logger.exception("stopping the Faust app failed")
             await self.graph.stop_background()

@@ -8,30 +8,24 @@ original guarded path is taken, so a rebalance still interrupts a blocked hand-o
 
 The per-record bookkeeping of Faust's `Monitor` sensor (statistics nobody reads here) is
 replaced by a sensor that keeps no per-record statistics, and topics with `LeanSchema` skip
-Faust's codec registry. Faust's producer is built as a `TrackingProducer` (producer.py).
-These classes override a few internals of faust-streaming 0.15 (`Consumer._drain_messages`,
-`Consumer.getmany`, the conductor's index): re-check them when Faust is upgraded (tests/kafka
-and bench/kafka_pipeline.py cover them).
+Faust's codec registry. These classes override internals of faust-streaming 0.15: every one
+is listed, with a fingerprint of its source, in upstream.py (tests/kafka/test_upstream_
+fingerprints.py fails naming any that changed). They are an optimisation: with
+`lean_transport=false` (settings.py) build_app uses Faust's stock classes instead.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 import faust
-from aiokafka import AIOKafkaProducer
 from faust.sensors import Monitor
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
-
-from ...wire.producer import TrackingProducer
 
 __all__ = ["LeanApp", "LeanMonitor", "LeanSchema"]
 
@@ -196,31 +190,12 @@ class LeanConsumer(faust_aiokafka.Consumer):
             unset_flag(flag)
 
 
-class LeanProducer(faust_aiokafka.Producer):
-    """Faust's aiokafka producer, built as a `TrackingProducer`: Faust's own sends (table
-    changelogs) keep their topics in the producer's metadata too (see producer.py)."""
-
-    @property
-    def _producer_type(self) -> type[AIOKafkaProducer]:
-        return TrackingProducer
-
-
 class LeanTransport(faust_aiokafka.Transport):
     Consumer = LeanConsumer
-    Producer = LeanProducer
 
 
 class LeanApp(faust.App):
     """A Faust app whose `kafka://` transport uses `LeanConsumer` and whose monitor is lean."""
-
-    #: seconds a stopping worker process may take before it exits anyway (None: no limit);
-    #: only worker processes set it (an app inside a test process must never exit it)
-    stop_deadline: float | None = None
-
-    async def on_stop(self) -> None:
-        if self.stop_deadline is not None:
-            exit_after(self.stop_deadline)
-        await super().on_stop()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("Monitor", LeanMonitor)
@@ -247,25 +222,3 @@ class LeanApp(faust.App):
         if getattr(url, "scheme", "") != "kafka":
             return super()._new_transport()
         return LeanTransport(self.conf.broker_consumer, self)
-
-
-def exit_after(seconds: float) -> None:
-    """End this process in `seconds` unless it has ended by then (a daemon timer thread).
-
-    Faust's stop waits for unacked inputs, commits and leaves the group; with the broker gone
-    that takes about a minute. Exiting early loses nothing: what was not committed is
-    redelivered to the next worker.
-    """
-
-    def exit_now() -> None:
-        logging.getLogger("streamgraph.kafka").warning(
-            "the worker did not stop within %.0f s (is the broker reachable?); exiting now, "
-            "inputs not yet committed will be redelivered",
-            seconds,
-        )
-        logging.shutdown()
-        os._exit(1)
-
-    timer = threading.Timer(seconds, exit_now)
-    timer.daemon = True
-    timer.start()

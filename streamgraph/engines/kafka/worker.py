@@ -17,6 +17,7 @@ from ...errors import StreamgraphError
 from ...loops import use_uvloop
 from ...settings import Settings
 from .app import build_app
+from .deadline import watch_stop_deadline
 from .metrics import serve_metrics, worker_registry
 from .model_worker import run_model_worker
 
@@ -50,7 +51,7 @@ def run_worker(
         )
     settings = Settings()
     app = worker_app(module_name, serving, settings, current)
-    app.stop_deadline = settings.stop_timeout_seconds  # type: ignore[attr-defined]
+    watch_stop_deadline(app, settings.stop_timeout_seconds)
     if metrics_port:
         graph = app.streamgraph  # type: ignore[attr-defined]
         serve_metrics(worker_registry(graph), metrics_port, metrics_host)

@@ -1,0 +1,315 @@
+"""Every internal of faust-streaming, mode and aiokafka that streamgraph overrides or reads.
+
+streamgraph's lean transport (transport.py, batches.py) copies and overrides private members of
+faust-streaming 0.15; a few other places read private attributes. pyproject.toml pins the
+versions these were written against (`~=`), and `UPSTREAM` below names each member with why it
+is used and a fingerprint of its source. tests/kafka/test_upstream_fingerprints.py recomputes
+the fingerprints and fails naming every member whose source changed: after an upgrade, re-read
+each named member against the code that depends on it, then update the fingerprint.
+
+    .venv/bin/python -m streamgraph.engines.kafka.upstream    # prints the current fingerprints
+
+A fingerprint is the sha256 of the member's source parsed and unparsed by `ast` with docstrings
+removed: comments, formatting and docstrings do not count, any change of code does. A private
+attribute (such as `Conductor._tp_index`) is fingerprinted through the code that defines or fills
+it. `lean_transport=false` (settings.py) runs without any of the overrides.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib
+import inspect
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["UPSTREAM", "Upstream", "changed", "fingerprint", "resolve"]
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One upstream member: `target` is `module:Qual.name`; `used_by` names our code."""
+
+    target: str
+    used_by: str
+    why: str
+    fingerprint: str
+
+
+def resolve(target: str) -> Any:
+    """The object `module:Qual.name` names (AttributeError/ImportError if it is gone)."""
+    module_name, _, qualname = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = inspect.getattr_static(obj, part) if inspect.isclass(obj) else getattr(obj, part)
+    return obj
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def fingerprint(obj: Any) -> str:
+    """sha256 (16 hex digits) of `obj`'s normalised source: code only, no comments or docs."""
+    if isinstance(obj, property):
+        obj = obj.fget
+    if isinstance(obj, staticmethod | classmethod):
+        obj = obj.__func__
+    source = textwrap.dedent(inspect.getsource(obj))
+    normalised = ast.unparse(_strip_docstrings(ast.parse(source)))
+    return hashlib.sha256(normalised.encode()).hexdigest()[:16]
+
+
+def changed(members: tuple[Upstream, ...] | None = None) -> list[str]:
+    """One line per member that is gone or whose source changed, naming it and its user."""
+    problems = []
+    for member in UPSTREAM if members is None else members:
+        try:
+            now = fingerprint(resolve(member.target))
+        except (ImportError, AttributeError, OSError, TypeError) as exc:
+            problems.append(f"{member.target} is gone ({exc!r}); used by {member.used_by}")
+            continue
+        if now != member.fingerprint:
+            problems.append(
+                f"{member.target} changed (fingerprint {member.fingerprint} -> {now}); re-check "
+                f"{member.used_by}: {member.why}"
+            )
+    return problems
+
+
+_C = "faust.transport.consumer:Consumer"
+_DRIVER = "faust.transport.drivers.aiokafka"
+_HAND_OVER = "transport.LeanConsumer._hand_over"
+
+UPSTREAM: tuple[Upstream, ...] = (
+    # -- the consumer's drain loop (transport.LeanConsumer) -----------------------------------
+    Upstream(
+        f"{_C}._drain_messages",
+        "transport.LeanConsumer._drain_messages",
+        "copied with the direct hand-over added; keep the copy in step with it",
+        "3e3742ba998ee65d",
+    ),
+    Upstream(
+        f"{_C}.getmany",
+        "transport.LeanConsumer.getmany",
+        "copied without the per-record highwater lookup (monitor statistics only)",
+        "6c19542375aa0e31",
+    ),
+    Upstream(
+        f"{_C}._wait_next_records",
+        "transport.LeanConsumer.getmany",
+        "called to fetch from the consumer thread",
+        "60045b9ed344563b",
+    ),
+    Upstream(
+        f"{_C}.__init__",
+        "transport.LeanConsumer",
+        "defines _read_offset, _buffered_partitions, _commit_every, _n_acked, read by the "
+        "drain loop copy",
+        "afd9f217bbebb7f0",
+    ),
+    Upstream(
+        f"{_C}._add_gap",
+        "transport.LeanConsumer._drain_messages",
+        "called for offset gaps, as the original loop does",
+        "13260a7e377d922c",
+    ),
+    Upstream(
+        f"{_DRIVER}:Consumer._to_message",
+        "transport.LeanConsumer.getmany",
+        "turns an aiokafka record into Faust's message",
+        "6ee9242a81c01b0f",
+    ),
+    Upstream(
+        "mode.services:Service.__init__",
+        "transport.LeanConsumer._drain_messages",
+        "defines _stopped, read on the consumer and the fetcher to end the loop",
+        "4a6d3ecf4ac5bc82",
+    ),
+    # -- the per-record path that the direct hand-over replaces -------------------------------
+    Upstream(
+        "faust.transport.conductor:ConductorCompiler.build",
+        _HAND_OVER,
+        "the original per-record hand-over (flow control, producer ebb, incref, decode, "
+        "put_nowait_enhanced with the pressure callbacks) that _hand_over reproduces",
+        "18655df2cec29447",
+    ),
+    Upstream(
+        "faust.transport.conductor:Conductor.__init__",
+        _HAND_OVER,
+        "defines _tp_index (channels per TP) and _tp_to_callback_lock (held while the "
+        "index is rebuilt)",
+        "a8060b554f246869",
+    ),
+    Upstream(
+        "faust.transport.conductor:Conductor._update_tp_index",
+        _HAND_OVER,
+        "fills _tp_index: one set of channels per TP",
+        "7f5d4d6f84ff8253",
+    ),
+    Upstream(
+        "faust.types.tuples:Message.incref",
+        _HAND_OVER,
+        "inlined without its lock (no other thread has the message yet)",
+        "238a954e60c08eaa",
+    ),
+    Upstream(
+        "mode.utils.queues:FlowControlQueue.put_nowait_enhanced",
+        _HAND_OVER,
+        "puts the event on the agent's queue with the conductor's pressure callbacks",
+        "a3b343bd6119d14d",
+    ),
+    Upstream(
+        "faust.transport.producer:ProducerBuffer.wait_until_ebb",
+        _HAND_OVER,
+        "the wait the hand-over avoids by checking pending.qsize() <= max_messages",
+        "1990a3e78ea9394a",
+    ),
+    # -- streams (batches.LeanStream) ----------------------------------------------------------
+    Upstream(
+        "faust.streams:Stream._py_aiter",
+        "batches.LeanStream.batches",
+        "per-event bookkeeping copied: stale events acked and skipped, acking topics "
+        "tracked as unacked",
+        "a2fd9c17e8371c82",
+    ),
+    Upstream(
+        "faust.streams:Stream.__init__",
+        "batches.LeanStream.batches",
+        "defines _processors, _finalized and _on_message_in (the sensors' hook)",
+        "d6bd03b297b4afc1",
+    ),
+    Upstream(
+        "faust.streams:Stream._channel_stop_iteration",
+        "batches.LeanStream.batches",
+        "called when the iteration ends, as Faust's iterators do",
+        "1fa8c4bcf0bea880",
+    ),
+    # -- the app, its monitor, its schema (transport.py) ---------------------------------------
+    Upstream(
+        "faust.app.base:App._new_transport",
+        "transport.LeanApp._new_transport",
+        "overridden to build LeanTransport for kafka:// URLs",
+        "803c06c130b43026",
+    ),
+    Upstream(
+        "faust.app.base:App.on_init_dependencies",
+        "transport.LeanApp.on_init_dependencies",
+        "overridden to take the monitor out of the per-event sensors",
+        "787d65bff4e1fd92",
+    ),
+    Upstream(
+        "faust.app.base:App.on_rebalance_start",
+        "transport.LeanApp.on_rebalance_start",
+        "overridden to set _rebalancing_sensor_state when no sensor does",
+        "046a6e7ddb11150f",
+    ),
+    Upstream(
+        "faust.sensors.monitor:Monitor.on_message_in",
+        "transport.LeanMonitor",
+        "overridden as a no-op (per-record statistics nobody reads)",
+        "0e2fbb2d92b90dca",
+    ),
+    Upstream(
+        "faust.sensors.monitor:Monitor.on_stream_event_in",
+        "transport.LeanMonitor",
+        "overridden as a no-op",
+        "df610400cb1e9ba9",
+    ),
+    Upstream(
+        "faust.sensors.monitor:Monitor.on_stream_event_out",
+        "transport.LeanMonitor",
+        "overridden as a no-op",
+        "43e649179deeb534",
+    ),
+    Upstream(
+        "faust.sensors.monitor:Monitor.on_message_out",
+        "transport.LeanMonitor",
+        "overridden as a no-op",
+        "1b188383e0e5c030",
+    ),
+    Upstream(
+        "faust.sensors.monitor:Monitor.track_tp_end_offset",
+        "transport.LeanMonitor",
+        "overridden as a no-op",
+        "ef18cd9d7663a338",
+    ),
+    Upstream(
+        "faust.serializers.schemas:Schema.compile",
+        "transport.LeanSchema.compile",
+        "overridden: the event carries the raw record, no codec registry",
+        "ad2f27c511441109",
+    ),
+    # -- the producer (both modes) -------------------------------------------------------------
+    Upstream(
+        f"{_DRIVER}:Producer._ensure_producer",
+        "app.KafkaGraph._sender",
+        "aiokafka's producer under Faust's wrapper, for RecordSender and topic tracking",
+        "52a3a92d26fcd882",
+    ),
+    Upstream(
+        "aiokafka.client:AIOKafkaClient.add_topic",
+        "wire.producer.track_topic",
+        "the public call the metadata-race fix relies on: tracks the topic from now on "
+        "(idempotent, no refresh when already tracked)",
+        "0472bc14ac062150",
+    ),
+    Upstream(
+        "aiokafka.client:AIOKafkaClient._md_synchronizer",
+        "wire/producer.py",
+        "the refresh that asks only for tracked topics (the race the module doc explains)",
+        "aa16f1271aa56665",
+    ),
+    Upstream(
+        "aiokafka.client:AIOKafkaClient.__init__",
+        "tests/kafka/test_producer_metadata.py",
+        "defines _topics (the tracked topics), read by the test",
+        "ad3d70226eeb6d39",
+    ),
+    # -- tests and benchmarks ------------------------------------------------------------------
+    Upstream(
+        "aiokafka.consumer.consumer:AIOKafkaConsumer.__init__",
+        "tests/gateway/test_requester.py",
+        "defines _group_id, read by the test",
+        "8a7e0b28bd12b900",
+    ),
+    Upstream(
+        "aiokafka.consumer.fetcher:Fetcher._proc_fetch_request",
+        "bench/kafka_hops.py",
+        "wrapped with timestamps (fetch sent, fetch response)",
+        "67dcfef648ec1026",
+    ),
+    Upstream(
+        "aiokafka.consumer.fetcher:Fetcher.fetched_records",
+        "bench/kafka_hops.py",
+        "wrapped with timestamps (records handed out in the consumer thread)",
+        "e0c2abb93915f0ea",
+    ),
+)
+
+
+def main() -> None:
+    """Print `target fingerprint` for every member (what to paste after an upgrade)."""
+    for member in UPSTREAM:
+        try:
+            now = fingerprint(resolve(member.target))
+        except (ImportError, AttributeError, OSError, TypeError) as exc:
+            now = f"GONE ({exc!r})"
+        mark = "" if now == member.fingerprint else "   <- changed"
+        print(f"{member.target:<70} {now}{mark}")
+
+
+if __name__ == "__main__":
+    main()
