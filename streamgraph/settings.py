@@ -83,6 +83,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest request body accepted by the gateway (413 above it).",
     )
+    gateway_kafka_client: Literal["confluent", "aiokafka"] = Field(
+        "confluent",
+        description="Kafka client of the gateway's requests and replies (workers stay on "
+        "Faust's aiokafka). confluent (librdkafka) does the protocol work in C threads, which "
+        "leaves the gateway's one core to HTTP; aiokafka runs it all in Python on the loop.",
+    )
     llm_base_url: str = Field(
         "https://api.openai.com/v1",
         description="OpenAI-compatible chat-completions server for LLModel's `openai://` models.",

@@ -189,5 +189,7 @@ def gateway_app(function_name: str, settings: Settings) -> web.Application:
         settings.topic(function_name, "in"),
         linger_ms=settings.producer_linger_ms,
         max_request_bytes=settings.max_body_bytes,
+        client=settings.gateway_kafka_client,
+        send_timeout=settings.request_timeout_seconds,
     )
     return make_app(requester, settings, function_name)
