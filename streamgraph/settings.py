@@ -89,6 +89,13 @@ class Settings(BaseSettings):
         "Faust's aiokafka). confluent (librdkafka) does the protocol work in C threads, which "
         "leaves the gateway's one core to HTTP; aiokafka runs it all in Python on the loop.",
     )
+    gateway_processes: int = Field(
+        1,
+        ge=1,
+        description="Processes of `streamgraph gateway` (and of the gateway `streamgraph run` "
+        "starts), sharing one port with SO_REUSEPORT, each with its own Kafka clients and reply "
+        "topic. One process is one core; each more costs ~60 MB and a reply topic.",
+    )
     llm_base_url: str = Field(
         "https://api.openai.com/v1",
         description="OpenAI-compatible chat-completions server for LLModel's `openai://` models.",

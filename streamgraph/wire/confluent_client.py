@@ -5,17 +5,16 @@ Not `confluent_kafka.aio`: its `AIOProducer.produce` refuses headers (every even
 returns only when n records came or t passed, so a lone reply would wait out t. Instead:
 
 - the producer's `produce` is called on the event loop (it only queues the record; librdkafka
-  is thread-safe). Delivery reports come for failures only (`delivery.report.only.error`): a
-  thread serves them and hands each to the loop, so a success costs no Python at all. The
-  record's delivery timeout is a little shorter than the request's, so a record the broker
-  never took fails as a 503 before the request would time out as a 504.
+  is thread-safe). Delivery reports come for failures only (`delivery.report.only.error`),
+  served by a `poll(0)` on the loop every DELIVERY_POLL seconds: a success costs no Python at
+  all and wakes no thread. The record's delivery timeout is a little shorter than the
+  request's, so a record the broker never took fails as a 503 before the request's 504.
 - one request in flight per broker connection (`max.in.flight`): records queued meanwhile go in
   the next produce request together. Under load that batches as aiokafka does, with no linger
-  (which would delay lone requests); the broker, which shares the machine, handles far fewer
-  requests.
+  (which would delay lone requests), and the broker, sharing the machine, gets fewer requests.
 - a thread reads the reply topic: `poll` blocks until the first record, `consume(n, 0)` takes
-  whatever else is already fetched, and the batch of messages goes to the loop in one call,
-  where they are read (the thread holds the GIL as little as it can).
+  whatever else is already fetched, and the batch goes to the loop in one call, where the
+  records are read (the thread holds the GIL as little as it can).
 """
 
 from __future__ import annotations
@@ -33,7 +32,8 @@ from .reply_client import Deliver, Delivery, Headers, Record, not_taken, too_lar
 
 logger = logging.getLogger("streamgraph.gateway")
 
-POLL_WAIT = 0.2  # seconds a thread blocks in librdkafka before it looks at the stop flag
+POLL_WAIT = 0.2  # seconds the reader blocks in librdkafka before it looks at the stop flag
+DELIVERY_POLL = 0.05  # seconds between services of the producer's (failure) delivery reports
 MAX_BATCH = 1000  # reply records handed to the loop at once
 START_TIMEOUT = 30.0  # seconds to find the reply topic's end while it is being created
 DELIVERY_SHARE = 0.9  # of the request timeout, for the broker to take the record
@@ -70,7 +70,8 @@ class ConfluentClient:
         self._consumer: Consumer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._reader: threading.Thread | None = None
+        self._poller: asyncio.TimerHandle | None = None
 
     async def start(self, reply_topic: str, deliver: Deliver) -> None:
         self._loop = loop = asyncio.get_running_loop()
@@ -78,29 +79,29 @@ class ConfluentClient:
         self._producer = Producer(self._producer_config)
         self._consumer = Consumer(self._consumer_config)
         await loop.run_in_executor(None, _assign_at_end, self._consumer, reply_topic)
-        self._threads = [
-            threading.Thread(
-                target=self._serve_deliveries, args=(self._producer,), name="sg-kafka-acks"
-            ),
-            threading.Thread(
-                target=self._read, args=(self._consumer, loop, deliver), name="sg-kafka-replies"
-            ),
-        ]
-        for thread in self._threads:
-            thread.daemon = True  # never keeps a dying process alive; stop() joins them
-            thread.start()
+        self._reader = threading.Thread(
+            target=self._read,
+            args=(self._consumer, loop, deliver),
+            name="sg-kafka-replies",
+            daemon=True,  # never keeps a dying process alive; stop() joins it
+        )
+        self._reader.start()
+        self._poller = loop.call_later(DELIVERY_POLL, self._serve_deliveries)
 
     async def stop(self) -> None:
         loop = asyncio.get_running_loop()
         producer, consumer = self._producer, self._consumer
         self._producer = None
+        if self._poller is not None:
+            self._poller.cancel()
+            self._poller = None
         if producer is not None:
-            # before the threads stop: flush serves the last delivery reports itself
+            # flush serves the last delivery reports itself (in the executor's thread)
             await loop.run_in_executor(None, producer.flush, 10.0)
         self._stopping.set()
-        for thread in self._threads:
-            await loop.run_in_executor(None, thread.join)
-        self._threads = []
+        if self._reader is not None:
+            await loop.run_in_executor(None, self._reader.join)
+            self._reader = None
         if consumer is not None:
             await loop.run_in_executor(None, consumer.close)
         self._consumer = None
@@ -113,7 +114,8 @@ class ConfluentClient:
             raise not_taken("the producer is stopped")
         size = len(value)
 
-        def report(err: KafkaError | None, msg: Message) -> None:  # failures only, on a thread
+        # failures only; on the loop (poll) or, while stopping, in flush's thread
+        def report(err: KafkaError | None, msg: Message) -> None:
             exc = too_large(size, err) if err and _is_too_large(err) else not_taken(err)
             try:
                 loop.call_soon_threadsafe(delivery.failed, exc)
@@ -140,10 +142,14 @@ class ConfluentClient:
         metadata = await loop.run_in_executor(None, lambda: producer.list_topics(timeout=10))
         return topic in metadata.topics
 
-    # -- threads ----------------------------------------------------------------------------------
-    def _serve_deliveries(self, producer: Producer) -> None:
-        while not self._stopping.is_set():
-            producer.poll(POLL_WAIT)
+    def _serve_deliveries(self) -> None:
+        producer, loop = self._producer, self._loop
+        if producer is None or loop is None:
+            return
+        producer.poll(0)
+        self._poller = loop.call_later(DELIVERY_POLL, self._serve_deliveries)
+
+    # -- the reader's thread ----------------------------------------------------------------------
 
     def _read(self, consumer: Consumer, loop: asyncio.AbstractEventLoop, deliver: Deliver) -> None:
         def hand_over(messages: list[Message]) -> None:  # on the loop

@@ -97,6 +97,7 @@ class KafkaRequester:
         self._ids = itertools.count(1)
         self._client: ReplyClient | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self.replies = 0  # reply records matched to their request
         self.late_replies = 0
         self.timeouts = 0
         self.ready = False
@@ -218,6 +219,7 @@ class KafkaRequester:
             if waiter is None:
                 self.late_replies += 1  # after a timeout: dropped and counted
                 continue
+            self.replies += 1
             status = int(headers.get(H_STATUS, b"200"))
             try:
                 event = decode(key, value, record_headers)
