@@ -126,11 +126,13 @@ def free_port() -> int:
 class Process:
     """A child process with its output in a log file; stopped by its pid."""
 
-    def __init__(self, args: list[str], env: dict[str, str], folder: Path, name: str) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], folder: Path, name: str, cwd: Path = ROOT
+    ) -> None:
         self.log_path = folder / f"{name}.log"
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            args, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
 
@@ -216,11 +218,18 @@ def main() -> None:
     parser.add_argument("--brokers", default=None)
     parser.add_argument(
         "--clients",
-        default="confluent",
+        default="aiokafka",
         help="the gateway's Kafka clients to measure in this run, comma-separated "
         "(confluent,aiokafka compares them against the same worker and responder)",
     )
     parser.add_argument("--processes", type=int, default=1, help="gateway processes (one port)")
+    parser.add_argument(
+        "--base-tree",
+        type=Path,
+        default=None,
+        help="also measure the gateway of this source tree (`git archive REV | tar -x -C DIR`) "
+        "against the same back ends: before/after in one run",
+    )
     parser.add_argument("--serve-plain", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--serve-echo", nargs=2, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -250,17 +259,23 @@ def main() -> None:
     def through_gateway(name: str, client: str, run_env: dict[str, str]) -> None:
         port = free_port()
         argv = [*sg, "gateway", "topologies.pipeline_reply", "--port", str(port)]
+        tree = args.base_tree if client == BASE else ROOT
         gateway = Process(
             [*argv, "--processes", str(args.processes)] if args.processes > 1 else argv,
-            {**run_env, "STREAMGRAPH_GATEWAY_KAFKA_CLIENT": client},
+            # `-m` puts the working folder first on sys.path: the tree's own package is used
+            {**run_env, "STREAMGRAPH_GATEWAY_KAFKA_CLIENT": client, "PYTHONPATH": str(tree)},
             folder,
             f"gateway-{name}-{client}",
+            cwd=tree,
         )
         processes.append(gateway)
         url = f"http://127.0.0.1:{port}/"
         gateway.wait_for(lambda: answers(url))
         results[f"{name}, {client}"] = measure(url, args.requests, args.seconds)
         gateway.stop()
+
+    if args.base_tree is not None:
+        clients.insert(0, BASE)
 
     try:
         plain_port = free_port()
@@ -299,6 +314,7 @@ def main() -> None:
 
 
 PLAIN = "(a) plain aiohttp"
+BASE = "base"  # the gateway of --base-tree
 
 
 def report(results: dict[str, dict[int, Result]], brokers: str, processes: int) -> None:

@@ -18,8 +18,8 @@ from typing import Literal, Protocol
 
 from ..errors import PayloadTooLargeError, ServiceUnavailableError
 
-ClientName = Literal["confluent", "aiokafka"]
-CLIENT_NAMES: tuple[ClientName, ...] = ("confluent", "aiokafka")
+ClientName = Literal["aiokafka", "confluent"]
+CLIENT_NAMES: tuple[ClientName, ...] = ("aiokafka", "confluent")
 
 Headers = Sequence[tuple[str, bytes]]
 # a reply record as the requester reads it: key, value, headers

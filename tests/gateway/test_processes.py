@@ -121,3 +121,69 @@ async def test_two_gateway_processes_share_a_port_and_stop_with_their_parent(
     output = (tmp_path / "gateway.log").read_text(errors="replace")
     assert parent.returncode == 0, output
     assert children and not any(pid_alive(pid) for pid in children), output
+
+
+async def test_when_one_gateway_process_dies_the_parent_stops_the_other(
+    kafka_broker: Any, tmp_path: Path
+) -> None:
+    function = topologies.pipeline_reply.function
+    server = serve(function, engine="kafka", brokers=kafka_broker.bootstrap_servers)
+    port = free_ports(1)[0]
+    env = {
+        **os.environ,
+        "STREAMGRAPH_BROKERS": kafka_broker.bootstrap_servers,
+        "STREAMGRAPH_TOPIC_PREFIX": server.settings.topic_prefix,
+    }
+    argv = [sys.executable, "-m", "streamgraph.cli", "gateway", "topologies.pipeline_reply"]
+    with (tmp_path / "gateway.log").open("wb") as log:
+        parent = subprocess.Popen(
+            [*argv, "--port", str(port), "--processes", "2"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            async with aiohttp.ClientSession() as session:
+                url = f"http://127.0.0.1:{port}"
+                seen = await _by_pid(session, url, lambda s: len(s) == 2, START_TIMEOUT)
+            victim, other = sorted(seen)
+            os.kill(victim, signal.SIGKILL)
+            assert parent.wait(STOP_TIMEOUT) == 1  # it noticed, stopped the other, said so
+            assert not pid_alive(other)
+        finally:
+            if parent.poll() is None:
+                parent.kill()
+                parent.wait(10)
+            server.close()
+    assert f"gateway process {victim} exited" in (tmp_path / "gateway.log").read_text()
+
+
+def test_streamgraph_run_starts_its_gateway_as_several_processes(kafka_broker: Any) -> None:
+    import re
+    import uuid
+
+    import topologies.cyclic
+    from streamgraph.commands.demo import demo_requests
+
+    port = free_ports(1)[0]
+    brokers = kafka_broker.bootstrap_servers
+    env = {**os.environ, "STREAMGRAPH_TOPIC_PREFIX": f"runp{uuid.uuid4().hex[:8]}"}
+    argv = [sys.executable, "-m", "streamgraph.cli", "run", "topologies.cyclic"]
+    done = subprocess.run(
+        [*argv, "--brokers", brokers, "--port", str(port), "--processes", "2", "--exit-after-demo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    answered = [line for line in done.stdout.splitlines() if line.startswith("  -> 200 ")]
+    assert len(answered) == len(demo_requests(topologies.cyclic)), output
+    folder = Path(done.stdout.split("run folder (logs): ")[1].splitlines()[0])
+    log = (folder / "gateway.log").read_text()
+    found = re.search(r"gateway processes: pids (\d+), (\d+)", log)
+    assert found, log
+    assert not [pid for pid in map(int, found.groups()) if pid_alive(pid)]
