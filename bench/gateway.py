@@ -9,6 +9,10 @@ p99 at concurrency 1 and 64 for both, and the ratios b/a. A third run, (c), puts
 in front of a raw aiokafka responder (no Faust): what the gateway alone can do here.
 
     .venv/bin/python bench/gateway.py [--requests N] [--seconds S] [--brokers host:port]
+        [--clients confluent,aiokafka] [--processes N]
+
+--clients measures the gateway on each Kafka client in turn, against the same worker (b) and
+the same responder (c), in one run; --processes runs N gateway processes on one port.
 
 Without --brokers it starts a local Apache Kafka (streamgraph.broker.LocalKafka) and stops it.
 Targets: p50 <= 10 ms at concurrency 1; >= 2,000 requests/s with p99 < 100 ms at 64.
@@ -122,11 +126,13 @@ def free_port() -> int:
 class Process:
     """A child process with its output in a log file; stopped by its pid."""
 
-    def __init__(self, args: list[str], env: dict[str, str], folder: Path, name: str) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], folder: Path, name: str, cwd: Path = ROOT
+    ) -> None:
         self.log_path = folder / f"{name}.log"
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            args, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
 
@@ -210,6 +216,20 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=5_000, help="per run at concurrency 64")
     parser.add_argument("--seconds", type=float, default=20.0, help="time limit per run")
     parser.add_argument("--brokers", default=None)
+    parser.add_argument(
+        "--clients",
+        default="aiokafka",
+        help="the gateway's Kafka clients to measure in this run, comma-separated "
+        "(confluent,aiokafka compares them against the same worker and responder)",
+    )
+    parser.add_argument("--processes", type=int, default=1, help="gateway processes (one port)")
+    parser.add_argument(
+        "--base-tree",
+        type=Path,
+        default=None,
+        help="also measure the gateway of this source tree (`git archive REV | tar -x -C DIR`) "
+        "against the same back ends: before/after in one run",
+    )
     parser.add_argument("--serve-plain", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--serve-echo", nargs=2, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -220,6 +240,7 @@ def main() -> None:
     if args.serve_echo:
         asyncio.run(serve_echo(*args.serve_echo))
         return
+    clients = [c.strip() for c in args.clients.split(",") if c.strip()]
     broker = None
     brokers = args.brokers
     if brokers is None:
@@ -232,29 +253,46 @@ def main() -> None:
     env = {**os.environ, "STREAMGRAPH_BROKERS": brokers, "STREAMGRAPH_TOPIC_PREFIX": prefix,
            "STREAMGRAPH_PARTITIONS": "4", "PYTHONPATH": str(ROOT)}  # fmt: skip
     processes: list[Process] = []
+    results: dict[str, dict[int, Result]] = {}
+    sg = [sys.executable, "-m", "streamgraph.cli"]
+
+    def through_gateway(name: str, client: str, run_env: dict[str, str]) -> None:
+        port = free_port()
+        argv = [*sg, "gateway", "topologies.pipeline_reply", "--port", str(port)]
+        tree = args.base_tree if client == BASE else ROOT
+        gateway = Process(
+            [*argv, "--processes", str(args.processes)] if args.processes > 1 else argv,
+            # `-m` puts the working folder first on sys.path: the tree's own package is used
+            {**run_env, "STREAMGRAPH_GATEWAY_KAFKA_CLIENT": client, "PYTHONPATH": str(tree)},
+            folder,
+            f"gateway-{name}-{client}",
+            cwd=tree,
+        )
+        processes.append(gateway)
+        url = f"http://127.0.0.1:{port}/"
+        gateway.wait_for(lambda: answers(url))
+        results[f"{name}, {client}"] = measure(url, args.requests, args.seconds)
+        gateway.stop()
+
+    if args.base_tree is not None:
+        clients.insert(0, BASE)
+
     try:
-        plain_port, gateway_port = free_port(), free_port()
+        plain_port = free_port()
         plain = Process(
             [sys.executable, __file__, "--serve-plain", str(plain_port)], env, folder, "plain"
         )
         processes.append(plain)
         plain_url = f"http://127.0.0.1:{plain_port}/"
         plain.wait_for(lambda: answers(plain_url))
-        plain_results = measure(plain_url, args.requests, args.seconds)
+        results[PLAIN] = measure(plain_url, args.requests, args.seconds)
 
-        sg = [sys.executable, "-m", "streamgraph.cli"]
+        # (b) the gateway in front of a `streamgraph worker` running the flow
         worker = Process([*sg, "worker", "topologies.pipeline_reply"], env, folder, "worker")
         processes.append(worker)
         worker.wait_for(lambda: "Ready" in worker.log())
-        gateway = Process(
-            [*sg, "gateway", "topologies.pipeline_reply", "--port", str(gateway_port)],
-            env, folder, "gateway",
-        )  # fmt: skip
-        processes.append(gateway)
-        gateway_url = f"http://127.0.0.1:{gateway_port}/"
-        gateway.wait_for(lambda: answers(gateway_url))
-        gateway_results = measure(gateway_url, args.requests, args.seconds)
-        gateway.stop()
+        for client in clients:
+            through_gateway("(b) worker", client, env)
         worker.stop()
 
         # (c) the same gateway, answered by a raw aiokafka responder: the gateway's own ceiling
@@ -265,49 +303,50 @@ def main() -> None:
         )
         processes.append(echo)
         echo.wait_for(lambda: "echo ready" in echo.log())
-        echo_port = free_port()
-        gateway = Process(
-            [*sg, "gateway", "topologies.pipeline_reply", "--port", str(echo_port)],
-            echo_env, folder, "gateway-echo",
-        )  # fmt: skip
-        processes.append(gateway)
-        echo_url = f"http://127.0.0.1:{echo_port}/"
-        gateway.wait_for(lambda: answers(echo_url))
-        echo_results = measure(echo_url, args.requests, args.seconds)
+        for client in clients:
+            through_gateway("(c) responder", client, echo_env)
     finally:
         for process in reversed(processes):
             process.stop()
         if broker is not None:
             broker.stop()
-    print(f"closed-loop HTTP, 3-step flow; gateway -> Apache Kafka ({brokers}) -> worker process")
+    report(results, brokers, args.processes)
+
+
+PLAIN = "(a) plain aiohttp"
+BASE = "base"  # the gateway of --base-tree
+
+
+def report(results: dict[str, dict[int, Result]], brokers: str, processes: int) -> None:
+    print(
+        f"closed-loop HTTP, 3-step flow; {processes} gateway process(es) -> Apache Kafka "
+        f"({brokers}) -> (b) worker process / (c) raw aiokafka responder"
+    )
     print(f"{'':<30}{'conc':>5}{'requests':>9}{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'fail':>6}")
-    for name, results in (("(a) plain aiohttp handler", plain_results),
-                          ("(b) gateway + Kafka worker", gateway_results),
-                          ("(c) gateway + raw responder", echo_results)):  # fmt: skip
-        for c, r in results.items():
+    for name, by_concurrency in results.items():
+        for c, r in by_concurrency.items():
             print(
                 f"{name:<30}{c:>5}{r.requests:>9}{r.rate:>9,.0f}"
                 f"{r.percentile(0.5):>8.2f}{r.percentile(0.99):>8.2f}{r.failures:>6}"
             )
-    for c in CONCURRENCY:
-        a, b = plain_results[c], gateway_results[c]
-        print(
-            f"ratio b/a at {c:>2}: req/s {b.rate / a.rate:.3f}, "
-            f"p50 {b.percentile(0.5) / a.percentile(0.5):.1f}x, "
-            f"p99 {b.percentile(0.99) / a.percentile(0.99):.1f}x"
-        )
-    for c in CONCURRENCY:
-        a, e = plain_results[c], echo_results[c]
-        print(
-            f"ratio c/a at {c:>2}: req/s {e.rate / a.rate:.3f}, "
-            f"p50 {e.percentile(0.5) / a.percentile(0.5):.1f}x, "
-            f"p99 {e.percentile(0.99) / a.percentile(0.99):.1f}x"
-        )
-    one, many = gateway_results[1], gateway_results[64]
-    print(
-        f"targets: p50 at 1 <= 10 ms: {one.percentile(0.5):.2f} ms; at 64 >= 2,000 req/s: "
-        f"{many.rate:,.0f}; p99 < 100 ms: {many.percentile(0.99):.1f} ms"
-    )
+    plain = results[PLAIN]
+    for name, by_concurrency in results.items():
+        if name == PLAIN:
+            continue
+        for c in CONCURRENCY:
+            a, b = plain[c], by_concurrency[c]
+            print(
+                f"ratio {name} / plain at {c:>2}: req/s {b.rate / a.rate:.3f}, "
+                f"p50 {b.percentile(0.5) / a.percentile(0.5):.1f}x, "
+                f"p99 {b.percentile(0.99) / a.percentile(0.99):.1f}x"
+            )
+    for name, by_concurrency in results.items():
+        if name.startswith("(b)"):
+            one, many = by_concurrency[1], by_concurrency[64]
+            print(
+                f"targets ({name}): p50 at 1 <= 10 ms: {one.percentile(0.5):.2f} ms; at 64 "
+                f">= 2,000 req/s: {many.rate:,.0f}; p99 < 100 ms: {many.percentile(0.99):.1f} ms"
+            )
 
 
 if __name__ == "__main__":

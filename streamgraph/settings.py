@@ -97,6 +97,20 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest request body accepted by the gateway (413 above it).",
     )
+    gateway_kafka_client: Literal["aiokafka", "confluent"] = Field(
+        "aiokafka",
+        description="Kafka client of the gateway's requests and replies (workers stay on "
+        "Faust's aiokafka). aiokafka uses the least CPU per request in all and takes the gateway "
+        "furthest under load; confluent (librdkafka, C threads) takes ~0.3-1 ms off a lone "
+        "request and ~10% off the loop's own CPU, for more CPU in all (bench/gateway.py).",
+    )
+    gateway_processes: int = Field(
+        1,
+        ge=1,
+        description="Processes of `streamgraph gateway` (and of the gateway `streamgraph run` "
+        "starts), sharing one port with SO_REUSEPORT, each with its own Kafka clients and reply "
+        "topic. One process is one core; each more costs ~60 MB and a reply topic.",
+    )
     llm_base_url: str = Field(
         "https://api.openai.com/v1",
         description="OpenAI-compatible chat-completions server for LLModel's `openai://` models.",

@@ -11,6 +11,7 @@ answers (what `make run` does); without it the stack serves until Ctrl-C.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from types import FrameType
@@ -35,14 +36,33 @@ EXIT_NOTE = "--exit-after-demo: stopping now; without it the stack serves until 
 @brokers_option
 @click.option("--local", is_flag=True, help="Serve on the in-process engine (no Kafka).")
 @click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Gateway processes sharing the port (see `streamgraph gateway --processes`).",
+)
+@click.option(
     "--exit-after-demo",
     is_flag=True,
     help="Stop everything and exit once the demo requests are answered (exit 1 on a 5xx).",
 )
-def run(topology: str, port: int, brokers: str | None, local: bool, exit_after_demo: bool) -> None:
+def run(
+    topology: str,
+    port: int,
+    brokers: str | None,
+    local: bool,
+    processes: int | None,
+    exit_after_demo: bool,
+) -> None:
     """Run TOPOLOGY (such as topologies.cyclic) on Kafka behind the HTTP gateway, send its demo
     requests, print their answers, and serve until Ctrl-C."""
     from ..locate import load_module_of
+
+    if processes is not None:
+        if local:
+            raise click.UsageError("--local serves in this process: it takes no --processes")
+        # the gateway process the deployment starts reads it from its environment
+        os.environ["STREAMGRAPH_GATEWAY_PROCESSES"] = str(processes)
 
     function = load(topology)
     requests = demo_requests(load_module_of(topology))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import sys
+
 import click
 
 from .common import brokers_option, load, pick_function, settings_for, topology_argument
@@ -54,7 +57,23 @@ def worker(
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @brokers_option
-def gateway(topology: str, function: str | None, host: str, port: int, brokers: str | None) -> None:
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Gateway processes sharing the port (SO_REUSEPORT), each with its own reply topic "
+    "(default: STREAMGRAPH_GATEWAY_PROCESSES, 1).",
+)
+@click.option("--reuse-port", is_flag=True, hidden=True, help="Bind with SO_REUSEPORT.")
+def gateway(
+    topology: str,
+    function: str | None,
+    host: str,
+    port: int,
+    brokers: str | None,
+    processes: int | None,
+    reuse_port: bool,
+) -> None:
     """Serve TOPOLOGY's function over HTTP; its workers run it on Kafka."""
     from aiohttp import web
 
@@ -63,9 +82,36 @@ def gateway(topology: str, function: str | None, host: str, port: int, brokers: 
 
     serving = pick_function(load(topology), function)
     settings = settings_for(brokers)
-    click.echo(f"gateway for {serving.name} on http://{host}:{port}/ -> {settings.brokers}")
+    processes = processes or settings.gateway_processes
+    click.echo(
+        f"gateway for {serving.name} on http://{host}:{port}/ -> {settings.brokers}"
+        + (f" ({processes} processes)" if processes > 1 else "")
+    )
+    if processes > 1:
+        from ..gateway.processes import run_gateway_processes
+
+        port = port or _free_port(host)  # one port for all of them
+        child = [sys.executable, "-m", "streamgraph.cli", "gateway", topology]
+        child += ["--host", host, "--port", str(port), "--processes", "1", "--reuse-port"]
+        child += ["--function", function] if function else []
+        child += ["--brokers", brokers] if brokers else []
+        raise SystemExit(run_gateway_processes(child, processes))
     use_uvloop()  # aiohttp's run_app makes its loop through the policy
-    web.run_app(gateway_app(serving.name, settings), host=host, port=port)
+    web.run_app(
+        gateway_app(serving.name, settings),
+        host=host,
+        port=port,
+        reuse_port=reuse_port or None,
+        access_log=None,  # per-request work; /metrics counts requests by path and status
+        print=None if reuse_port else print,  # children: the parent said where
+    )
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        found: int = sock.getsockname()[1]
+        return found
 
 
 __all__ = ["gateway", "worker"]

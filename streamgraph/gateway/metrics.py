@@ -1,9 +1,10 @@
 """Prometheus metrics of the gateway on `GET /metrics`, in a registry of the app's own.
 
 A middleware counts requests by function, path and status, times them and tracks how many are
-in flight; timeouts and late replies are read from the requester when scraped. Each app has its
+in flight; timeouts, late replies and the in-flight count are read when scraped. Each app has its
 own `CollectorRegistry` (not prometheus_client's global one), so tests and several gateways in
-one process never collide.
+one process never collide. The middleware runs on every request: it keeps the labelled series it
+uses (no `labels()` lookup and lock per request) and counts in-flight requests in a plain int.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 METRICS_PATH = "/metrics"
@@ -40,13 +40,19 @@ class RepliesCounted(Protocol):
 
 
 class _RequesterCollector(Collector):
-    """Timeouts and late replies, as the requester counted them."""
+    """Timeouts and late replies, as the requester counted them; requests in flight."""
 
-    def __init__(self, function: str, requester: RepliesCounted) -> None:
+    def __init__(self, function: str, requester: RepliesCounted, metrics: GatewayMetrics) -> None:
         self.function = function
         self.requester = requester
+        self.metrics = metrics
 
     def collect(self) -> Iterator[Any]:
+        in_flight = GaugeMetricFamily(
+            "streamgraph_gateway_in_flight", "Requests being answered", labels=["function"]
+        )
+        in_flight.add_metric([self.function], self.metrics.in_flight)
+        yield in_flight
         timeouts = CounterMetricFamily(
             "streamgraph_gateway_timeouts",
             "Requests answered 504: no reply within the request timeout",
@@ -82,29 +88,32 @@ class GatewayMetrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
-        self.in_flight = Gauge(
-            "streamgraph_gateway_in_flight",
-            "Requests being answered",
-            ["function"],
-            registry=self.registry,
-        ).labels(function)
-        self.registry.register(_RequesterCollector(function, requester))
-        self._paths: set[str] = set()
+        self.in_flight = 0
+        self.registry.register(_RequesterCollector(function, requester, self))
+        self._latencies: dict[str, Any] = {}  # path -> its histogram series
+        self._counts: dict[tuple[str, int], Any] = {}  # (path, status) -> its counter series
 
     def _path(self, path: str) -> str:
-        if path in self._paths:
+        """The path as a label: itself, or "other" past MAX_PATHS (paths come from callers)."""
+        if path in self._latencies:
             return path
-        if len(self._paths) < MAX_PATHS:
-            self._paths.add(path)
+        if len(self._latencies) < MAX_PATHS or path == "other":
+            self._latencies[path] = self.latency.labels(self.function, path)
             return path
-        return "other"
+        return self._path("other")
+
+    def _count(self, path: str, status: int) -> Any:
+        series = self._counts.get((path, status))
+        if series is None:
+            series = self.requests.labels(self.function, path, str(status))
+            self._counts[(path, status)] = series
+        return series
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path == METRICS_PATH:
             return await handler(request)
-        path = self._path(request.path)
-        self.in_flight.inc()
+        self.in_flight += 1
         started = perf_counter()
         status = 500
         try:
@@ -115,9 +124,10 @@ class GatewayMetrics:
             status = exc.status
             raise
         finally:
-            self.in_flight.dec()
-            self.latency.labels(self.function, path).observe(perf_counter() - started)
-            self.requests.labels(self.function, path, str(status)).inc()
+            self.in_flight -= 1
+            path = self._path(request.path)
+            self._latencies[path].observe(perf_counter() - started)
+            self._count(path, status).inc()
 
     async def view(self, request: web.Request) -> web.Response:
         response = web.Response(body=generate_latest(self.registry))

@@ -10,6 +10,7 @@ not connected, 504 no reply in time, and the step's own status for step errors.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -48,11 +49,14 @@ SETTINGS = web.AppKey("settings", Settings)
 
 def error_response(exc: BaseException) -> web.Response:
     status = exc.status_code if isinstance(exc, HTTPError) else 500
-    return web.json_response({"error": describe(exc)}, status=status, dumps=_dumps)
+    return json_response({"error": describe(exc)}, status)
 
 
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+def json_response(value: Any, status: int) -> web.Response:
+    """orjson's bytes as the body: not `web.json_response`, whose dumps returns a str that is
+    then encoded again, on every answer."""
+    body = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
+    return web.Response(body=body, status=status, content_type="application/json")
 
 
 def _encode_chunk(value: Any) -> bytes:
@@ -68,8 +72,18 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    if request.app[REQUESTER].ready:
-        return web.json_response({"status": "ready"})
+    backend = request.app[REQUESTER]
+    if backend.ready:
+        # which process answered, and its reply topic: tells the gateways on one port apart
+        return web.json_response(
+            {
+                "status": "ready",
+                "pid": os.getpid(),
+                "reply_topic": getattr(backend, "reply_topic", None),
+                "replies": getattr(backend, "replies", None),
+                "late_replies": backend.late_replies,
+            }
+        )
     return web.json_response({"error": "not connected to Kafka yet"}, status=503)
 
 
@@ -100,14 +114,14 @@ async def relay(request: web.Request) -> web.StreamResponse:
         return error_response(exc)
     if answer.chunks is None:
         if answer.status >= 300 and not isinstance(answer.body, dict):
-            return web.json_response({"error": str(answer.body)}, status=answer.status)
+            return json_response({"error": str(answer.body)}, answer.status)
         if isinstance(answer.body, bytes | bytearray):
             return web.Response(
                 body=bytes(answer.body), status=answer.status, headers=answer.headers
             )
         if isinstance(answer.body, str):
             return web.Response(text=answer.body, status=answer.status)
-        return web.json_response(answer.body, status=answer.status, dumps=_dumps)
+        return json_response(answer.body, answer.status)
     return await _stream(request, answer.chunks)
 
 
@@ -189,5 +203,7 @@ def gateway_app(function_name: str, settings: Settings) -> web.Application:
         settings.topic(function_name, "in"),
         linger_ms=settings.producer_linger_ms,
         max_request_bytes=settings.max_body_bytes,
+        client=settings.gateway_kafka_client,
+        send_timeout=settings.request_timeout_seconds,
     )
     return make_app(requester, settings, function_name)

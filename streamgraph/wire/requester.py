@@ -16,30 +16,18 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import (
-    KafkaError,
-    MessageSizeTooLargeError,
-    RecordListTooLargeError,
-    RecordTooLargeError,
-)
-
 from ..core.event import Event
-from ..errors import GatewayTimeoutError, PayloadTooLargeError, ServiceUnavailableError
+from ..errors import GatewayTimeoutError, ServiceUnavailableError
 from ..serving.oip_binary import HEADER_LENGTH
-from .codec import (
-    H_CHUNK,
-    H_CORRELATION,
-    H_END,
-    H_STATUS,
-    KafkaReply,
-    decode,
-    encode,
-)
-from .producer import TrackingProducer
+from .codec import H_CHUNK, H_CORRELATION, H_END, H_STATUS, KafkaReply, decode, encode
+from .reply_client import ClientName, Record, ReplyClient, make_client
 from .reply_topics import create_topic, delete_reply_topic
 
 logger = logging.getLogger("streamgraph.gateway")
+
+# the Kafka client a requester uses unless told otherwise (bench/gateway.py --clients compares):
+# aiokafka costs less CPU per request in all, and the gateway alone goes further on it
+DEFAULT_CLIENT: ClientName = "aiokafka"
 
 
 @dataclass
@@ -54,8 +42,8 @@ class Answer:
 
 
 MISSING_TOPIC_RECHECK = 1.0  # seconds
-
-_TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
+# one task expires every waiter past its deadline, at this period: no timer per request
+SWEEP_INTERVAL = 0.05  # seconds
 
 _EMPTY = object()  # a stream that ended before its first chunk
 
@@ -64,12 +52,22 @@ _ANSWER_HEADERS = {HEADER_LENGTH: "Inference-Header-Content-Length"}
 
 
 class _Waiter:
-    def __init__(self) -> None:
-        self.first: asyncio.Future[tuple[int, Any, bool]] = (
-            asyncio.get_running_loop().create_future()
-        )
+    """One request in flight: its first answer (or error), then its chunks when streaming."""
+
+    __slots__ = ("deadline", "delivered", "event_id", "first", "headers", "queue", "timeout")
+
+    def __init__(self, first: asyncio.Future[Any], event_id: str, timeout: float) -> None:
+        self.first = first
+        self.event_id = event_id
+        self.timeout = timeout
+        self.deadline = first.get_loop().time() + timeout
+        self.delivered = False  # set by the client, from any thread, when the broker took it
         self.queue: asyncio.Queue[tuple[int, Any, bool]] | None = None
         self.headers: dict[str, str] = {}
+
+    def failed(self, exc: Exception) -> None:
+        if not self.first.done():
+            self.first.set_exception(exc)
 
 
 class KafkaRequester:
@@ -82,6 +80,8 @@ class KafkaRequester:
         reply_topic: str | None = None,
         linger_ms: int = 0,
         max_request_bytes: int = 1024 * 1024,
+        client: ClientName = DEFAULT_CLIENT,
+        send_timeout: float = 30.0,
     ) -> None:
         self.brokers = brokers
         self.linger_ms = linger_ms
@@ -90,13 +90,15 @@ class KafkaRequester:
         self.max_request_bytes = max(max_request_bytes + 64 * 1024, 1024 * 1024)
         self.entry_topic = entry_topic
         self.reply_topic = reply_topic or f"{entry_topic}.replies.{uuid.uuid4().hex[:12]}"
+        self.client_name = client
+        self.send_timeout = send_timeout
         self._waiters: dict[str, _Waiter] = {}
         # correlation ids: unique per instance (its reply topic is its own), cheaper than uuid4
         self._id_prefix = uuid.uuid4().hex[:8]
         self._ids = itertools.count(1)
-        self._producer: AIOKafkaProducer | None = None
-        self._consumer: AIOKafkaConsumer | None = None
-        self._reader: asyncio.Task[None] | None = None
+        self._client: ReplyClient | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self.replies = 0  # reply records matched to their request
         self.late_replies = 0
         self.timeouts = 0
         self.ready = False
@@ -108,96 +110,88 @@ class KafkaRequester:
 
     async def start(self) -> None:
         await create_topic(self.brokers, self.reply_topic)
-        self._producer = TrackingProducer(
-            bootstrap_servers=self.brokers,
-            linger_ms=self.linger_ms,
-            max_request_size=self.max_request_bytes,
+        client = make_client(
+            self.client_name,
+            self.brokers,
+            self.linger_ms,
+            self.max_request_bytes,
+            self.send_timeout,
         )
-        await self._producer.start()
-        # no consumer group: the reply topic is ours alone, so no rebalance can take it away
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.brokers)
-        await self._consumer.start()
-        partition = TopicPartition(self.reply_topic, 0)
-        self._consumer.assign([partition])
-        await self._consumer.seek_to_end(partition)
-        self._reader = asyncio.create_task(self._read())
+        await client.start(self.reply_topic, self._on_records)
+        self._client = client
+        self._sweeper = asyncio.create_task(self._sweep())
         self.ready = True
 
     async def stop(self) -> None:
         self.ready = False
-        if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
-        for client in (self._consumer, self._producer):
-            if client is not None:
-                await client.stop()
-        if self._producer is not None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
+        client, self._client = self._client, None
+        if client is not None:
+            await client.stop()
             await delete_reply_topic(self.brokers, self.reply_topic)
-            self._producer = self._consumer = None
         for waiter in self._waiters.values():
-            if not waiter.first.done():
-                waiter.first.set_exception(ServiceUnavailableError("the gateway is stopping"))
+            waiter.failed(ServiceUnavailableError("the gateway is stopping"))
 
     async def request(self, event: Event, timeout: float) -> Answer:
-        """Send `event`; its answer, or a stream of chunks; 504 after `timeout` seconds."""
-        if self._producer is None:
+        """Send `event`; its answer, or a stream of chunks; 504 after `timeout` seconds (503 if
+        the broker had not even taken the request by then)."""
+        client = self._client
+        if client is None:
             raise ServiceUnavailableError("the gateway is not connected to Kafka yet")
         if not self._entry_exists:
-            await self._check_entry_topic()
+            await self._check_entry_topic(client)
         correlation = f"{self._id_prefix}{next(self._ids):x}"
         event.reply = KafkaReply(self.reply_topic, correlation)
-        waiter = self._waiters[correlation] = _Waiter()
         key, value, headers = encode(event)
-        # asyncio.timeout, not wait_for: no extra task per request on the hot path
+        loop = asyncio.get_running_loop()
+        waiter = self._waiters[correlation] = _Waiter(loop.create_future(), event.id, timeout)
         try:
             # a record the broker refuses (too large, no topic) fails this request at once
-            async with asyncio.timeout(timeout):
-                delivery = await self._producer.send(
-                    self.entry_topic, value, key=key, headers=headers
-                )
-                await delivery
-        except _TOO_LARGE as exc:
-            self._waiters.pop(correlation, None)
-            raise PayloadTooLargeError(
-                f"the request is too large for the Kafka broker ({len(value)} bytes): {exc!r}"
-            ) from exc
-        except (KafkaError, TimeoutError) as exc:
-            self._waiters.pop(correlation, None)
-            raise ServiceUnavailableError(f"Kafka did not take the request: {exc!r}") from exc
+            await client.send(self.entry_topic, key, value, headers, waiter)
+            status, body, streaming = await waiter.first
         except BaseException:
             self._waiters.pop(correlation, None)
             raise
-        try:
-            async with asyncio.timeout(timeout):
-                status, body, streaming = await waiter.first
-        except TimeoutError:
-            self._waiters.pop(correlation, None)
-            self.timeouts += 1
-            raise GatewayTimeoutError(
-                f"no reply within {timeout:g} s for event {event.id}"
-            ) from None
         if not streaming:
             self._waiters.pop(correlation, None)
             return Answer(status, body, headers=waiter.headers)
         return Answer(200, chunks=self._chunks(correlation, waiter, body, timeout))
 
-    async def _check_entry_topic(self) -> None:
-        """503 at once when the entry topic is missing, rather than a send that waits for it.
-
-        (A full metadata fetch never creates a topic, even on brokers that auto-create.)
-        """
-        assert self._producer is not None
+    async def _check_entry_topic(self, client: ReplyClient) -> None:
+        """503 at once when the entry topic is missing, rather than a send that waits for it."""
         async with self._entry_check:  # concurrent first requests share one metadata fetch
             now = asyncio.get_running_loop().time()
             if not self._entry_exists and now - self._entry_checked_at >= MISSING_TOPIC_RECHECK:
-                cluster = await self._producer.client.fetch_all_metadata()
-                self._entry_exists = self.entry_topic in cluster.topics()
+                self._entry_exists = await client.topic_exists(self.entry_topic)
                 self._entry_checked_at = now
         if not self._entry_exists:
             raise ServiceUnavailableError(
                 f"topic {self.entry_topic} does not exist on {self.brokers}: start a worker "
                 "of this function (it creates its topics)"
             )
+
+    async def _sweep(self) -> None:
+        """Fail every request past its deadline that has no first answer yet."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            now = loop.time()
+            for waiter in self._waiters.values():
+                if now >= waiter.deadline and not waiter.first.done():
+                    waiter.failed(self._expired(waiter))
+
+    def _expired(self, waiter: _Waiter) -> Exception:
+        if not waiter.delivered:
+            return ServiceUnavailableError(
+                f"Kafka did not take the request within {waiter.timeout:g} s"
+            )
+        self.timeouts += 1
+        return GatewayTimeoutError(
+            f"no reply within {waiter.timeout:g} s for event {waiter.event_id}"
+        )
 
     async def _chunks(
         self, correlation: str, waiter: _Waiter, first: Any, timeout: float
@@ -207,7 +201,8 @@ class KafkaRequester:
                 yield first
             assert waiter.queue is not None
             while True:
-                status, value, end = await asyncio.wait_for(waiter.queue.get(), timeout)
+                async with asyncio.timeout(timeout):
+                    status, value, end = await waiter.queue.get()
                 if status >= 300:
                     raise RuntimeError(f"failed ({status}): {value}")
                 if end:
@@ -216,18 +211,19 @@ class KafkaRequester:
         finally:
             self._waiters.pop(correlation, None)
 
-    async def _read(self) -> None:
-        assert self._consumer is not None
-        async for record in self._consumer:
-            headers = dict(record.headers or ())
+    def _on_records(self, records: list[Record]) -> None:
+        """Reply records, as the client read them: each goes to the request waiting for it."""
+        for key, value, record_headers in records:
+            headers = dict(record_headers or ())
             correlation = headers.get(H_CORRELATION, b"").decode()
             waiter = self._waiters.get(correlation)
             if waiter is None:
                 self.late_replies += 1  # after a timeout: dropped and counted
                 continue
+            self.replies += 1
             status = int(headers.get(H_STATUS, b"200"))
             try:
-                event = decode(record.key, record.value, record.headers)
+                event = decode(key, value, record_headers)
                 body = event.body
             except Exception as exc:
                 body, status = {"error": f"bad reply record: {exc}"}, 500

@@ -36,19 +36,21 @@ NAMES = {"double": double, "fail": fail, "Slow": Slow}
 
 
 async def _client(
-    fn: sg.ServingFunction, kafka_broker: Any, **settings: Any
+    fn: sg.ServingFunction, kafka_broker: Any, kafka_client: str, **settings: Any
 ) -> tuple[Any, TestClient]:
     server = serve(fn, engine="kafka", brokers=kafka_broker.bootstrap_servers, namespace=NAMES)
-    gateway_settings = server.settings.model_copy(update=settings)
+    gateway_settings = server.settings.model_copy(
+        update={**settings, "gateway_kafka_client": kafka_client}
+    )
     client = TestClient(TestServer(gateway_app(fn.name, gateway_settings)))
     await client.start_server()
     return server, client
 
 
-async def test_json_request_gets_the_graph_answer(kafka_broker: Any) -> None:
+async def test_json_request_gets_the_graph_answer(kafka_broker: Any, kafka_client: str) -> None:
     fn = sg.new_function("gw", namespace=NAMES)
     fn.set_topology("flow").to(name="d", handler="double").respond()
-    server, client = await _client(fn, kafka_broker)
+    server, client = await _client(fn, kafka_broker, kafka_client)
     try:
         assert (await client.get("/healthz")).status == 200
         assert (await client.get("/readyz")).status == 200
@@ -63,10 +65,10 @@ async def test_json_request_gets_the_graph_answer(kafka_broker: Any) -> None:
         server.close()
 
 
-async def test_step_errors_are_json_with_their_status(kafka_broker: Any) -> None:
+async def test_step_errors_are_json_with_their_status(kafka_broker: Any, kafka_client: str) -> None:
     fn = sg.new_function("gw-err", namespace=NAMES)
     fn.set_topology("flow").to(name="f", handler="fail").respond()
-    server, client = await _client(fn, kafka_broker)
+    server, client = await _client(fn, kafka_broker, kafka_client)
     try:
         resp = await client.post("/", json={"x": 1})
         assert resp.status == 400
@@ -76,10 +78,10 @@ async def test_step_errors_are_json_with_their_status(kafka_broker: Any) -> None
         server.close()
 
 
-async def test_body_over_the_limit_is_a_413(kafka_broker: Any) -> None:
+async def test_body_over_the_limit_is_a_413(kafka_broker: Any, kafka_client: str) -> None:
     fn = sg.new_function("gw-big", namespace=NAMES)
     fn.set_topology("flow").to(name="d", handler="double").respond()
-    server, client = await _client(fn, kafka_broker, max_body_bytes=100)
+    server, client = await _client(fn, kafka_broker, kafka_client, max_body_bytes=100)
     try:
         resp = await client.post("/", json={"x": 1, "pad": "y" * 500})
         assert resp.status == 413
@@ -89,13 +91,15 @@ async def test_body_over_the_limit_is_a_413(kafka_broker: Any) -> None:
         server.close()
 
 
-async def test_no_reply_in_time_is_a_504(kafka_broker: Any) -> None:
+async def test_no_reply_in_time_is_a_504(kafka_broker: Any, kafka_client: str) -> None:
     fn = sg.new_function("gw-slow", namespace=NAMES)
     fn.set_topology("flow").to(name="d", handler="double").respond()
-    server, client = await _client(fn, kafka_broker)
+    server, client = await _client(fn, kafka_broker, kafka_client)
     # a gateway for a function whose entry topic exists but whose worker is down: the
     # request waits, then times out
-    other = server.settings.model_copy(update={"request_timeout_seconds": 1.0})
+    other = server.settings.model_copy(
+        update={"request_timeout_seconds": 1.0, "gateway_kafka_client": kafka_client}
+    )
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap_servers)
     await admin.start()
     try:
@@ -114,11 +118,13 @@ async def test_no_reply_in_time_is_a_504(kafka_broker: Any) -> None:
         server.close()
 
 
-async def test_streaming_step_is_relayed_as_chunked_http(kafka_broker: Any) -> None:
+async def test_streaming_step_is_relayed_as_chunked_http(
+    kafka_broker: Any, kafka_client: str
+) -> None:
     fn = sg.new_function("gw-stream", namespace=NAMES)
     fn.set_topology("flow").to(name="s", class_name="Slow").respond()
     fn.set_streaming(enabled=True)
-    server, client = await _client(fn, kafka_broker)
+    server, client = await _client(fn, kafka_broker, kafka_client)
     try:
         resp = await client.post("/", data="hello", headers={"Content-Type": "text/plain"})
         assert resp.status == 200
@@ -136,10 +142,12 @@ async def test_streaming_step_is_relayed_as_chunked_http(kafka_broker: Any) -> N
         server.close()
 
 
-async def test_bearer_tokens_guard_everything_but_health(kafka_broker: Any) -> None:
+async def test_bearer_tokens_guard_everything_but_health(
+    kafka_broker: Any, kafka_client: str
+) -> None:
     fn = sg.new_function("gw-auth", namespace=NAMES)
     fn.set_topology("flow").to(name="d", handler="double").respond()
-    server, client = await _client(fn, kafka_broker, gateway_tokens="alpha, beta")
+    server, client = await _client(fn, kafka_broker, kafka_client, gateway_tokens="alpha, beta")
     try:
         assert (await client.get("/healthz")).status == 200
         missing = await client.post("/", json={"x": 1})
@@ -159,10 +167,12 @@ def identity(event: Any) -> dict[str, Any]:
     return {"id": event.id, "path": event.path, "method": event.method}
 
 
-async def test_mlrun_headers_reach_the_graph_through_the_gateway(kafka_broker: Any) -> None:
+async def test_mlrun_headers_reach_the_graph_through_the_gateway(
+    kafka_broker: Any, kafka_client: str
+) -> None:
     fn = sg.new_function("gw-mlrun", namespace={"identity": identity})
     fn.set_topology("flow").to(name="who", handler="identity", full_event=True).respond()
-    server, client = await _client(fn, kafka_broker)
+    server, client = await _client(fn, kafka_broker, kafka_client)
     try:
         resp = await client.put(
             "/anything",

@@ -1,0 +1,97 @@
+"""The Kafka client under a requester: send request records, receive the reply topic's records.
+
+Two implementations: `AiokafkaClient` (pure-Python asyncio) and `ConfluentClient` (librdkafka,
+its own threads). The requester needs only this much of either, so the two can be measured
+against each other (bench/gateway.py --clients) and swapped by a setting
+(STREAMGRAPH_GATEWAY_KAFKA_CLIENT).
+
+What a send costs matters: it runs once per HTTP request. So only a failure goes through the
+event loop (`Delivery.failed`); `Delivery.delivered` is a plain attribute write, safe from any
+thread, that tells a request past its deadline whether the broker is slow to take records (503)
+or the graph is slow to answer (504).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal, Protocol
+
+from ..errors import PayloadTooLargeError, ServiceUnavailableError
+
+ClientName = Literal["aiokafka", "confluent"]
+CLIENT_NAMES: tuple[ClientName, ...] = ("aiokafka", "confluent")
+
+Headers = Sequence[tuple[str, bytes]]
+# a reply record as the requester reads it: key, value, headers
+Record = tuple[bytes | None, bytes | None, Headers | None]
+Deliver = Callable[[list[Record]], None]
+
+
+class Delivery(Protocol):
+    """Where a client reports what became of one sent record."""
+
+    # True once no "not taken" verdict can still be pending: the broker acknowledged the record,
+    # or (a client that reports failures only) its failure would come before the deadline
+    delivered: bool
+
+    def failed(self, exc: Exception) -> None:
+        """The broker did not take the record; called on the event loop."""
+
+
+class ReplyClient(Protocol):
+    """A producer for requests and a group-less consumer of one reply topic."""
+
+    async def start(self, reply_topic: str, deliver: Deliver) -> None:
+        """Connect; from now on every batch of records written to `reply_topic` after this call
+        returns is passed to `deliver`, on the event loop that called `start`."""
+
+    async def stop(self) -> None:
+        """Flush what was sent, stop reading, close the connections."""
+
+    async def send(
+        self, topic: str, key: bytes, value: bytes, headers: Headers, delivery: Delivery
+    ) -> None:
+        """Queue one record (linger decides when it leaves); errors known at once are raised
+        (`PayloadTooLargeError`, `ServiceUnavailableError`), later ones go to `delivery`."""
+
+    async def topic_exists(self, topic: str) -> bool:
+        """Whether `topic` exists, from a full metadata fetch (which never creates a topic)."""
+
+
+def too_large(size: int, exc: object) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"the request is too large for the Kafka broker ({size} bytes): {exc!r}"
+    )
+
+
+def not_taken(exc: object) -> ServiceUnavailableError:
+    return ServiceUnavailableError(f"Kafka did not take the request: {exc!r}")
+
+
+def make_client(
+    name: ClientName, brokers: str, linger_ms: int, max_request_bytes: int, send_timeout: float
+) -> ReplyClient:
+    """The client called `name`; `send_timeout` bounds how long the broker may take to take a
+    record before its delivery fails."""
+    if name == "confluent":
+        from .confluent_client import ConfluentClient
+
+        return ConfluentClient(brokers, linger_ms, max_request_bytes, send_timeout)
+    if name == "aiokafka":
+        from .aiokafka_client import AiokafkaClient
+
+        return AiokafkaClient(brokers, linger_ms, max_request_bytes, send_timeout)
+    raise ValueError(f"unknown Kafka client {name!r}: expected one of {CLIENT_NAMES}")
+
+
+__all__ = [
+    "CLIENT_NAMES",
+    "ClientName",
+    "Deliver",
+    "Delivery",
+    "Record",
+    "ReplyClient",
+    "make_client",
+    "not_taken",
+    "too_large",
+]
