@@ -88,6 +88,7 @@ class Deployment:
     port: int | None = None
     reference: str | None = None  # default: found by `streamgraph.locate.function_reference`
     folder: Path | None = None  # default: a new temporary run folder
+    gateway_processes: int | None = None  # default: the gateway's (STREAMGRAPH_GATEWAY_PROCESSES)
     children: list[Child] = field(default_factory=list)
     broker: LocalKafka | None = None
     broker_note: str = ""
@@ -119,6 +120,8 @@ class Deployment:
                 self._spawn(name, argv, env)
             gateway = [sys.executable, "-m", "streamgraph.cli", "gateway", self.reference]
             gateway += ["--host", HOST, "--port", str(self.port), "--brokers", self.brokers]
+            if self.gateway_processes is not None:
+                gateway += ["--processes", str(self.gateway_processes)]
             self._spawn("gateway", gateway, env)
             self._wait_ready(time.monotonic() + ready_timeout)
         except BaseException:

@@ -11,7 +11,6 @@ answers (what `make run` does); without it the stack serves until Ctrl-C.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import time
 from types import FrameType
@@ -58,11 +57,8 @@ def run(
     requests, print their answers, and serve until Ctrl-C."""
     from ..locate import load_module_of
 
-    if processes is not None:
-        if local:
-            raise click.UsageError("--local serves in this process: it takes no --processes")
-        # the gateway process the deployment starts reads it from its environment
-        os.environ["STREAMGRAPH_GATEWAY_PROCESSES"] = str(processes)
+    if processes is not None and local:
+        raise click.UsageError("--local serves in this process: it takes no --processes")
 
     function = load(topology)
     requests = demo_requests(load_module_of(topology))
@@ -77,7 +73,9 @@ def run(
         except KeyboardInterrupt:  # Ctrl-C: the server was cleaned up on the way out
             failures = 0
     else:
-        failures = _serve_kafka(function, topology, port, brokers, requests, exit_after_demo)
+        failures = _serve_kafka(
+            function, topology, port, brokers, processes, requests, exit_after_demo
+        )
     if failures:
         raise SystemExit(1)
 
@@ -97,12 +95,15 @@ def _serve_kafka(
     topology: str,
     port: int,
     brokers: str | None,
+    processes: int | None,
     requests: list[DemoRequest],
     exit_after_demo: bool,
 ) -> int:
     from ..deploy import Deployment, worker_commands
 
-    deployment = Deployment(function, brokers=brokers, port=port, reference=topology)
+    deployment = Deployment(
+        function, brokers=brokers, port=port, reference=topology, gateway_processes=processes
+    )
     # SIGINT too: a shell starts background jobs with it ignored, so Python would not see it
     previous = {sig: signal.signal(sig, _exit_on_signal) for sig in STOP_SIGNALS}
     try:

@@ -65,6 +65,7 @@ class ConfluentClient:
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "allow.auto.create.topics": False,
+            "enable.partition.eof": False,  # so every error the reader sees is worth a warning
         }
         self._producer: Producer | None = None
         self._consumer: Consumer | None = None
@@ -158,7 +159,7 @@ class ConfluentClient:
                 error = m.error()
                 if error is None:
                     records.append((m.key(), m.value(), cast(Any, m.headers())))
-                elif error.code() != KafkaError._PARTITION_EOF:
+                else:  # end-of-partition events are off (librdkafka's enable.partition.eof)
                     logger.warning("reading replies: %s", error)
             if records:
                 deliver(records)
