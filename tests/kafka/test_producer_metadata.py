@@ -87,3 +87,42 @@ async def test_a_plain_aiokafka_producer_loses_the_race(kafka_broker: Any) -> No
     """
     with pytest.raises(NotLeaderForPartitionError):
         await _narrowing_race(kafka_broker.bootstrap_servers, AIOKafkaProducer, False)
+
+
+async def test_the_record_sender_follows_a_topic_that_gains_partitions(kafka_broker: Any) -> None:
+    """The sender keeps a topic's partitions between metadata updates; an update that brings
+    more partitions is followed at once, with the default partitioner's choice for the new count."""
+    from aiokafka.admin import NewPartitions
+    from aiokafka.partitioner import DefaultPartitioner
+
+    brokers = kafka_broker.bootstrap_servers
+    (topic,) = await _topics(brokers, 1)  # 2 partitions
+    producer = AIOKafkaProducer(bootstrap_servers=brokers)
+    await producer.start()
+    admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
+    await admin.start()
+    try:
+        sender = RecordSender(producer, {})
+        ids = [f"ev-{n}" for n in range(40)]
+
+        async def partitions_of_sends() -> list[int]:
+            deliveries = [await sender.send(Emission(topic, Event({}, i))) for i in ids]
+            return [(await asyncio.wait_for(d, 10)).partition for d in deliveries]
+
+        def chosen(count: int) -> list[int]:
+            every = list(range(count))
+            return [DefaultPartitioner()(i.encode(), every, every) for i in ids]
+
+        assert await partitions_of_sends() == chosen(2)
+        await admin.create_partitions({topic: NewPartitions(total_count=4)})
+        for _ in range(50):  # bounded: 50 refreshes
+            await producer.client.force_metadata_update()
+            if len(producer.client.cluster.partitions_for_topic(topic) or ()) == 4:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(f"the metadata never showed 4 partitions of {topic}")
+        assert await partitions_of_sends() == chosen(4)
+    finally:
+        await admin.close()
+        await producer.stop()

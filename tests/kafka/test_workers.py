@@ -69,6 +69,24 @@ def test_a_crashed_worker_loses_nothing(factory: WorkerFactory) -> None:
     assert not missing, f"{len(missing)} events lost, e.g. {sorted(missing)[:10]}"
 
 
+def test_a_worker_joining_midstream_loses_nothing(factory: WorkerFactory) -> None:
+    """A second worker joins while the first is busy: the rebalance moves partitions away from
+    a worker that has already asked for (prefetched) its next batch; every event gets a result."""
+    total = 30_000
+    entry, out = factory.topic("pipeline", "in"), factory.topic("pipeline", "out")
+    records = [(str(i).encode(), orjson.dumps({"n": i}), []) for i in range(total)]
+    factory.start("topologies.pipeline")
+    asyncio.run(produce(factory.brokers, entry, records[:10_000]))
+    asyncio.run(collect(factory.brokers, out, 2_500, 120))  # it is well under way
+    factory.start("topologies.pipeline")
+    asyncio.run(produce(factory.brokers, entry, records[10_000:]))  # while the group rebalances
+    done = asyncio.run(collect(factory.brokers, out, total, 240, key_of=lambda m: body(m)["n"]))
+    missing = set(range(total)) - set(_ids(done))
+    assert not missing, f"{len(missing)} events lost, e.g. {sorted(missing)[:10]}"
+    writers = Counter(dict(m.headers).get("sg-worker") for m in done)
+    assert len(writers) == 2, f"expected the second worker to take partitions, got {writers}"
+
+
 def test_two_workers_share_the_partitions(factory: WorkerFactory) -> None:
     """Two workers of one function both get partitions and together process every event."""
     total = 2_000

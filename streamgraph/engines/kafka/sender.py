@@ -3,7 +3,8 @@
 The partition is the one aiokafka's default partitioner would choose (murmur2 of the key, as
 the Java client), computed here so it can be cached: every record of one event carries the same
 key (the event id), so a flow of N steps in one worker hashes each key once instead of N times,
-and aiokafka's own per-record partitioning work is skipped.
+and aiokafka's own per-record partitioning work is skipped. The partitions of a topic are kept
+between metadata updates (aiokafka builds a new set for every lookup).
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ class RecordSender:
         self._metadata = producer.client.cluster
         self._produced = produced
         self._tracked: set[str] = set()  # topics kept in the producer's metadata (producer.py)
+        self._partitions: dict[str, list[int]] = {}  # per topic, until the metadata changes
+        self._metadata.add_listener(self._forget_partitions)
+
+    def _forget_partitions(self, metadata: Any) -> None:
+        self._partitions = {}
 
     async def send(self, emission: Emission) -> Awaitable[Any]:
         """Queue the record; returns its delivery future (never awaited here)."""
@@ -47,11 +53,13 @@ class RecordSender:
         if topic not in self._tracked:
             self._tracked.add(topic)
             track_topic(self._client, topic)
-        partitions = self._metadata.partitions_for_topic(topic)
-        partition = None
-        if partitions:
-            # the default partitioner's choice: list(partitions)[murmur2(key) % len(partitions)]
-            partition = list(partitions)[_key_hash(key) % len(partitions)]
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            # the default partitioner's list: list(partitions)[murmur2(key) % len(partitions)]
+            partitions = list(self._metadata.partitions_for_topic(topic) or ())
+            if partitions:
+                self._partitions[topic] = partitions
+        partition = partitions[_key_hash(key) % len(partitions)] if partitions else None
         return await self._producer.send(
             topic, value, key=key, partition=partition, headers=headers
         )
