@@ -3,7 +3,9 @@ worker on the test broker) and over the in-process backend (`streamgraph run --l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import openai
@@ -17,6 +19,7 @@ from streamgraph.gateway import gateway_app
 from streamgraph.gateway.local import local_gateway_app
 from streamgraph.serving.llm import fill_template
 from streamgraph.serving.providers import ScriptedProvider, get_provider
+from streamgraph.settings import Settings
 from streamgraph.testing import serve
 from topologies import shared_llm
 
@@ -35,7 +38,22 @@ def echo(body: Any) -> Any:
     return body
 
 
-NAMES: dict[str, Any] = {"MyModelSelector": MyModelSelector, "refuse": refuse, "echo": echo}
+class SlowThenBroken:
+    """Streams two words 0.3 s apart, then fails: a stream that breaks after it started."""
+
+    async def do(self, body: Any) -> AsyncIterator[str]:
+        for word in ("first", " second"):
+            yield word
+            await asyncio.sleep(0.3)
+        raise RuntimeError("the model went away")
+
+
+NAMES: dict[str, Any] = {
+    "MyModelSelector": MyModelSelector,
+    "refuse": refuse,
+    "echo": echo,
+    "SlowThenBroken": SlowThenBroken,
+}
 
 
 def chat_llm(name: str = "chat-llm") -> sg.ServingFunction:
@@ -65,12 +83,21 @@ def no_frontend() -> sg.ServingFunction:
     return fn
 
 
-def live_gateway(fn: sg.ServingFunction, engine: str) -> LiveGateway:
+def breaks_midway() -> sg.ServingFunction:
+    fn = sg.new_function("breaks-midway")
+    fn.set_topology("flow").to(name="slow", class_name="SlowThenBroken").respond()
+    fn.set_streaming(enabled=True)
+    fn.set_openai_frontend()
+    return fn
+
+
+def live_gateway(fn: sg.ServingFunction, engine: str, **settings: Any) -> LiveGateway:
     """The function's gateway on a free port: its worker on the broker, or in process."""
     if engine == "local":
-        return LiveGateway(local_gateway_app(fn))
+        return LiveGateway(local_gateway_app(fn, Settings(**settings)))
     server = serve(fn, engine="kafka", namespace=NAMES)
-    return LiveGateway(gateway_app(fn.name, server.settings, fn.spec.openai_frontend))
+    gateway_settings = server.settings.model_copy(update=settings)
+    return LiveGateway(gateway_app(fn.name, gateway_settings, fn.spec.openai_frontend))
 
 
 @pytest.fixture
@@ -80,10 +107,10 @@ def gateway(engine: str, request: pytest.FixtureRequest) -> Iterator[LiveGateway
         yield live
 
 
-def client(live: LiveGateway, prefix: str = "/v1") -> openai.OpenAI:
+def client(live: LiveGateway, prefix: str = "/v1", api_key: str = "unused") -> openai.OpenAI:
     return openai.OpenAI(
         base_url=f"http://{live.url}{prefix}",
-        api_key="unused",
+        api_key=api_key,
         max_retries=0,
         timeout=CLIENT_TIMEOUT,
     )
@@ -273,3 +300,28 @@ def test_without_the_frontend_openai_paths_go_to_the_graph(gateway: LiveGateway)
     resp = requests.post(f"http://{gateway.url}/v1/chat/completions", json=body, timeout=30)
     assert resp.status_code == 200
     assert resp.json() == body  # the graph's own answer, as before
+
+
+@pytest.mark.parametrize("gateway", [breaks_midway], indirect=True)
+def test_chunks_arrive_as_made_and_a_broken_stream_raises(gateway: LiveGateway) -> None:
+    api = client(gateway)
+    stream = api.chat.completions.create(
+        model="breaks-midway", messages=[{"role": "user", "content": "go"}], stream=True
+    )
+    seen: list[tuple[str | None, float]] = []
+    with pytest.raises(openai.APIError, match="the model went away"):
+        for chunk in stream:
+            seen.append((chunk.choices[0].delta.content, time.monotonic()))
+    assert [text for text, _ in seen] == ["", "first", " second"]
+    # the first word was relayed while the step was still making the second
+    assert seen[2][1] - seen[1][1] > 0.2
+
+
+def test_the_api_key_is_the_gateways_bearer_token(engine: str) -> None:
+    with live_gateway(chat_llm(), engine, gateway_tokens="sk-right") as live:
+        said = client(live, api_key="sk-right").chat.completions.create(
+            model="echo-1", messages=[{"role": "user", "content": "let me in"}]
+        )
+        assert said.choices[0].message.content == "let me in"
+        with pytest.raises(openai.AuthenticationError):
+            client(live, api_key="sk-wrong").models.list()
