@@ -25,6 +25,8 @@ class FunctionSpec:
         self.default_class: str | None = None
         self.streaming: bool | None = None
         self.error_stream: str | None = None
+        # set_openai_frontend(): OpenAIFrontend.to_dict(), plain data for the spec
+        self.openai_frontend: dict[str, Any] | None = None
 
 
 class ServingFunction:
@@ -151,6 +153,26 @@ class ServingFunction:
         """Answers of streaming steps are relayed chunk by chunk (read them with `stream()`)."""
         self.spec.streaming = bool(enabled)
 
+    def set_openai_frontend(
+        self,
+        endpoints: list[Any] | None = None,
+        prefix: str | None = "/v1",
+        models: list[str] | str | None = None,
+        input_key: str | None = None,
+    ) -> None:
+        """Serve OpenAI's API for this function on its gateway: `POST {prefix}/chat/completions`,
+        `POST {prefix}/responses` (the `OpenAIEndpoint` groups in `endpoints`, default all) and
+        `GET {prefix}/models`. A request becomes the graph's event (its documented OpenAI fields;
+        `messages` for both APIs), the answer OpenAI's response shape; `"stream": true` is sent
+        as server-sent events, chunk by chunk from a streaming step. `models`: the names a
+        request may give as `model` (default: the function's name). `input_key`: also put the
+        last user message's text at this key of the body (for graphs that take a question).
+        """
+        from .serving.openai_mappings import OpenAIFrontend
+
+        frontend = OpenAIFrontend.build(endpoints, prefix, models, input_key)
+        self.spec.openai_frontend = frontend.to_dict()
+
     # -- deployed: worker processes on Kafka behind a gateway (streamgraph/deploy.py) -----------
     def deploy(self, brokers: str | None = None, port: int | None = None) -> str:
         """Start this function's workers (and its child functions') and an HTTP gateway as
@@ -265,6 +287,7 @@ class ServingFunction:
                 "graph": graph.to_dict() if graph is not None else None,
                 "parameters": dict(self.spec.parameters),
                 "streaming": self.spec.streaming,
+                "openai_frontend": self.spec.openai_frontend,
                 "child_functions": sorted(self.child_functions),
             },
         }

@@ -93,6 +93,7 @@ def _write_spec(function: ServingFunction, folder: Path) -> Path:
         "graph": function.graph.to_dict(),
         "parameters": function.spec.parameters,
         "streaming": function.spec.streaming,
+        "openai_frontend": function.spec.openai_frontend,
         "children": {name: _module_file(child) for name, child in function.child_functions.items()},
     }
     folder.mkdir(parents=True, exist_ok=True)
@@ -163,6 +164,7 @@ def _from_spec(path: Path) -> ServingFunction:
     function.spec.graph = graph_from_dict(spec["graph"])
     function.spec.parameters = dict(spec.get("parameters") or {})
     function.spec.streaming = spec.get("streaming")
+    function.spec.openai_frontend = spec.get("openai_frontend")
     for child, module_file in spec.get("children", {}).items():
         function.add_child_function(child, url=module_file)
     return function

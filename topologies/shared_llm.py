@@ -8,6 +8,7 @@ The LLM is the deterministic `scripted://` provider, unless an OpenAI-compatible
 configured (`STREAMGRAPH_LLM_API_KEY` and/or `STREAMGRAPH_LLM_BASE_URL`, model
 `STREAMGRAPH_LLM_MODEL`). In process: `python -m topologies.shared_llm`; on Kafka:
 `streamgraph worker topologies.shared_llm` and `streamgraph gateway topologies.shared_llm`.
+OpenAI's clients call it at `/v1` (`fn.set_openai_frontend()`, model `open-ai-tut`).
 """
 
 from __future__ import annotations
@@ -117,6 +118,10 @@ def build_function(settings: Settings | None = None) -> sg.ServingFunction:
     )
 
     graph.to(model_runner_step).respond()
+
+    # (not in the guide) OpenAI's clients call it too: POST /v1/chat/completions and
+    # /v1/responses, model "open-ai-tut"; the last user message is the desks' question
+    function.set_openai_frontend(input_key="question")
     return function
 
 

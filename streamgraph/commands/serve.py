@@ -98,7 +98,7 @@ def gateway(
         raise SystemExit(run_gateway_processes(child, processes))
     use_uvloop()  # aiohttp's run_app makes its loop through the policy
     web.run_app(
-        gateway_app(serving.name, settings),
+        gateway_app(serving.name, settings, serving.spec.openai_frontend),
         host=host,
         port=port,
         reuse_port=reuse_port or None,

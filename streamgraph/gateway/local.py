@@ -53,7 +53,9 @@ class LocalBackend:
 def local_gateway_app(function: Any, settings: Settings | None = None) -> web.Application:
     """An aiohttp app serving `function` in process with the Kafka gateway's HTTP surface."""
     server = function.to_mock_server(namespace={})  # {}: only the function's own names
-    return make_app(LocalBackend(server), settings or Settings(), function.name)
+    return make_app(
+        LocalBackend(server), settings or Settings(), function.name, function.spec.openai_frontend
+    )
 
 
 __all__ = ["LocalBackend", "local_gateway_app"]

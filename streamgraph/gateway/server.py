@@ -173,8 +173,14 @@ def bearer_auth(tokens: frozenset[str]) -> Any:
     return check
 
 
-def make_app(requester: Backend, settings: Settings, function: str) -> web.Application:
-    """The aiohttp application; the requester is started and stopped with it."""
+def make_app(
+    requester: Backend,
+    settings: Settings,
+    function: str,
+    openai: dict[str, Any] | None = None,
+) -> web.Application:
+    """The aiohttp application; the requester is started and stopped with it. `openai`: the
+    function's `spec.openai_frontend` (`fn.set_openai_frontend()`), served under its prefix."""
     tokens = frozenset(t.strip() for t in settings.gateway_tokens.split(",") if t.strip())
     app = web.Application(
         client_max_size=settings.max_body_bytes + 1024,
@@ -192,12 +198,20 @@ def make_app(requester: Backend, settings: Settings, function: str) -> web.Appli
     install_metrics(app, function, requester)  # GET /metrics
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if openai is not None:  # imported only when on: no routes, no cost otherwise
+        from ..serving.openai_mappings import OpenAIFrontend
+        from .openai import install_openai
+
+        install_openai(app, OpenAIFrontend.from_dict(openai), function)
     app.router.add_route("*", "/{tail:.*}", relay)
     return app
 
 
-def gateway_app(function_name: str, settings: Settings) -> web.Application:
-    """A gateway for `function_name`'s entry topic on `settings.brokers`."""
+def gateway_app(
+    function_name: str, settings: Settings, openai: dict[str, Any] | None = None
+) -> web.Application:
+    """A gateway for `function_name`'s entry topic on `settings.brokers` (with the function's
+    OpenAI frontend when `openai` is its `spec.openai_frontend`)."""
     requester = KafkaRequester(
         settings.brokers,
         settings.topic(function_name, "in"),
@@ -206,4 +220,4 @@ def gateway_app(function_name: str, settings: Settings) -> web.Application:
         client=settings.gateway_kafka_client,
         send_timeout=settings.request_timeout_seconds,
     )
-    return make_app(requester, settings, function_name)
+    return make_app(requester, settings, function_name, openai)

@@ -105,6 +105,8 @@ class KafkaGraph:
         self.context = GraphContext(
             parameters=function.spec.parameters, current_function=name or "", is_mock=False
         )
+        # as in process: an LLModel whose `streaming` is None streams when the function does
+        self.context.streaming = bool(function.spec.streaming)
         if model_workers:  # dedicated_process shared models answer from model worker processes
             self.context.remote_models = RemoteModels(settings, function.name)
         self.plan: Plan = compile_graph(
