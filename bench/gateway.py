@@ -260,10 +260,12 @@ def main() -> None:
         port = free_port()
         argv = [*sg, "gateway", "topologies.pipeline_reply", "--port", str(port)]
         tree = args.base_tree if client == BASE else ROOT
+        # the base tree's gateway runs with its own default client (it may know no other)
+        client_env = {} if client == BASE else {"STREAMGRAPH_GATEWAY_KAFKA_CLIENT": client}
         gateway = Process(
             [*argv, "--processes", str(args.processes)] if args.processes > 1 else argv,
             # `-m` puts the working folder first on sys.path: the tree's own package is used
-            {**run_env, "STREAMGRAPH_GATEWAY_KAFKA_CLIENT": client, "PYTHONPATH": str(tree)},
+            {**run_env, **client_env, "PYTHONPATH": str(tree)},
             folder,
             f"gateway-{name}-{client}",
             cwd=tree,
