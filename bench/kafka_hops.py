@@ -15,7 +15,11 @@ median and p10/p90 of each stage:
 
 The first hop (the entry topic) is written by this process, so it has no produce-call stages.
 
-    .venv/bin/python bench/kafka_hops.py [--requests N] [--brokers host:port]
+With --callbacks the worker runs on asyncio's loops (uvloop's cannot be counted) and the bench
+also prints how many loop callbacks each thread ran per hop: a count, so it does not move with
+the load of a shared machine as the times do.
+
+    .venv/bin/python bench/kafka_hops.py [--requests N] [--brokers host:port] [--callbacks]
 
 The wrappers cost a few µs per stage; compare stages with each other, not with other benchmarks.
 """
@@ -40,6 +44,28 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 # -- inside the worker process --------------------------------------------------------------------
+def count_callbacks(out: str) -> None:
+    """Count the callbacks each thread's asyncio loop runs; dump the counts to `out` each second."""
+    import asyncio.events
+
+    counts: dict[str, int] = {}
+    run_handle = asyncio.events.Handle._run
+
+    def counted(handle: Any) -> None:
+        name = "main loop" if threading.current_thread() is threading.main_thread() else "thread"
+        counts[name] = counts.get(name, 0) + 1
+        run_handle(handle)
+
+    asyncio.events.Handle._run = counted  # type: ignore[method-assign]
+
+    def dump() -> None:
+        while True:
+            time.sleep(1.0)
+            Path(out).write_text(json.dumps(counts))
+
+    threading.Thread(target=dump, daemon=True).start()
+
+
 def probe_worker(out: str) -> None:
     """Wrap the stages with timestamps, dump them to `out` every second, run the worker."""
     from aiokafka.consumer import fetcher
@@ -153,7 +179,7 @@ def analyse(path: Path) -> dict[str, dict[str, list[float]]]:
 
 
 # -- the run --------------------------------------------------------------------------------------
-def run(brokers: str, requests: int) -> Path:
+def run(brokers: str, requests: int, callbacks: bool) -> Path:
     sys.path.insert(0, str(ROOT))
     from bench.kafka_pipeline import latency, ready_worker
 
@@ -162,11 +188,26 @@ def run(brokers: str, requests: int) -> Path:
     out = folder / "stages.jsonl"
     env = {**os.environ, "STREAMGRAPH_BROKERS": brokers, "STREAMGRAPH_TOPIC_PREFIX": prefix,
            "STREAMGRAPH_PARTITIONS": "4", "PYTHONPATH": str(ROOT)}  # fmt: skip
-    with ready_worker([sys.executable, __file__, "--probe-worker", str(out)], env, folder):
+    command = [sys.executable, __file__, "--probe-worker", str(out)]
+    counts = folder / "callbacks.json"
+    if callbacks:
+        env["STREAMGRAPH_UVLOOP"] = "false"
+        command += ["--count-callbacks", str(counts)]
+    with ready_worker(command, env, folder):
         entry, result = f"{prefix}.pipeline.in", f"{prefix}.pipeline.out"
+        time.sleep(2.5)  # a dump of the counts before the events (the worker dumps every second)
+        before = json.loads(counts.read_text()) if callbacks else {}
         p50, p99 = asyncio.run(latency(brokers, entry, result, requests))
         print(f"end to end ({requests} single events, 3 steps): p50 {p50:.2f} ms, p99 {p99:.2f} ms")
         time.sleep(2.5)  # the worker dumps its stages every second
+        if callbacks:
+            after = json.loads(counts.read_text())
+            # background timers (heartbeats, commits) run too: a few per second, not per event
+            per_hop = {k: (after[k] - before.get(k, 0)) / requests / 3 for k in after}
+            print(
+                "loop callbacks per hop: "
+                + ", ".join(f"{name} {n:.1f}" for name, n in sorted(per_hop.items()))
+            )
     return out
 
 
@@ -174,9 +215,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--brokers", default=None)
+    parser.add_argument("--callbacks", action="store_true", help="count loop callbacks per hop")
     parser.add_argument("--probe-worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--count-callbacks", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe_worker:
+        if args.count_callbacks:
+            count_callbacks(args.count_callbacks)
         probe_worker(args.probe_worker)
         return
     broker = None
@@ -187,7 +232,7 @@ def main() -> None:
         broker = LocalKafka(fast_start=False).start()
         brokers = broker.bootstrap_servers
     try:
-        stages = analyse(run(brokers, args.requests))
+        stages = analyse(run(brokers, args.requests, args.callbacks))
     finally:
         if broker is not None:
             broker.stop()

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from aiokafka.client import AIOKafkaClient
 from faust.transport import consumer as faust_consumer
+from mode.services import ServiceTask
 
-from streamgraph.engines.kafka import batches, transport, upstream
+from streamgraph.engines.kafka import batches, consumer_thread, transport, upstream
 from streamgraph.engines.kafka.upstream import UPSTREAM, Upstream, changed, fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +89,9 @@ LEAN_CLASSES = (
     transport.LeanSchema,
     transport.LeanTransport,
     batches.LeanStream,
+    consumer_thread.LeanConsumerThread,
+    consumer_thread.LeanMethodQueue,
+    consumer_thread.LeanMethodQueueWorker,
 )
 
 
@@ -96,7 +100,8 @@ def test_every_override_of_an_upstream_method_is_listed() -> None:
     missing = []
     for cls in LEAN_CLASSES:
         for name, value in vars(cls).items():
-            if name == "__init__" or not (inspect.isfunction(value) or isinstance(value, property)):
+            overrides = inspect.isfunction(value) or isinstance(value, property | ServiceTask)
+            if name == "__init__" or not overrides:
                 continue  # constructors only pass Faust's public options
             for base in cls.__mro__[1:]:
                 if name in vars(base):
@@ -146,7 +151,7 @@ def _private_reads(tree: ast.AST, include_self: bool) -> set[str]:
 
 def test_every_private_upstream_name_our_code_reads_is_listed() -> None:
     # the lean classes subclass Faust's: there, `self._x` reads Faust's own attributes too
-    subclass_modules = {Path(transport.__file__), Path(batches.__file__)}
+    subclass_modules = {Path(m.__file__) for m in (transport, batches, consumer_thread)}
     trees = {path: ast.parse(path.read_text()) for path in _python_files()}
     # a name defined only in the subclass modules is still Faust's if Faust reads it there
     own = _own_private_names([t for p, t in trees.items() if p not in subclass_modules])

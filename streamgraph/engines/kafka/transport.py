@@ -27,6 +27,8 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from .consumer_thread import LeanConsumerThread
+
 __all__ = ["LeanApp", "LeanMonitor", "LeanSchema"]
 
 
@@ -67,10 +69,14 @@ class LeanSchema(faust.Schema):
 
 
 class LeanConsumer(faust_aiokafka.Consumer):
-    """aiokafka consumer whose drain loop hands records over without a task per record."""
+    """aiokafka consumer whose drain loop hands records over without a task per record, and
+    whose consumer thread takes the main loop's calls with fewer loop turns."""
 
     _pressure: dict[TP, tuple[Callable[[], None], Callable[[], None]]]
     _event_class: Any = None
+
+    def _new_consumer_thread(self) -> LeanConsumerThread:
+        return LeanConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     def _pressure_callbacks(self, key: Any) -> tuple[Callable[[], None], Callable[[], None]]:
         # the conductor's callbacks: a full queue stops fetching `tp` until it drains
@@ -158,7 +164,9 @@ class LeanConsumer(faust_aiokafka.Consumer):
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(flag)
                 ait = getmany(timeout=1.0)
-                await self.sleep(0)
+                # a bare yield, as Faust means here: its `self.sleep(0)` is a wait_for on the
+                # stop event, a task created and cancelled (three loop turns) on every fetch
+                await sleep(0)
                 if not self.should_stop:
                     async for tp, message in ait:
                         num_since_yield += 1

@@ -65,6 +65,8 @@ def fingerprint(obj: Any) -> str:
     """sha256 (16 hex digits) of `obj`'s normalised source: code only, no comments or docs."""
     if isinstance(obj, property):
         obj = obj.fget
+    if type(obj).__name__ == "ServiceTask":  # mode's @Service.task wrapper
+        obj = obj.fun
     if isinstance(obj, staticmethod | classmethod):
         obj = obj.__func__
     source = textwrap.dedent(inspect.getsource(obj))
@@ -112,6 +114,37 @@ UPSTREAM: tuple[Upstream, ...] = (
         "transport.LeanConsumer.getmany",
         "called to fetch from the consumer thread",
         "60045b9ed344563b",
+    ),
+    # -- the consumer thread's method queue (consumer_thread.py) ------------------------------
+    Upstream(
+        f"{_DRIVER}:Consumer._new_consumer_thread",
+        "transport.LeanConsumer._new_consumer_thread",
+        "overridden to build LeanConsumerThread with the same arguments",
+        "877e2653465d6a07",
+    ),
+    Upstream(
+        "mode.threads:QueueServiceThread.method_queue",
+        "consumer_thread.LeanConsumerThread.method_queue",
+        "overridden to build LeanMethodQueue; reads and sets _method_queue as the original",
+        "4b60ea46aea67443",
+    ),
+    Upstream(
+        "mode.threads:MethodQueueWorker._method_queue_do_work",
+        "consumer_thread.LeanMethodQueueWorker._method_queue_do_work",
+        "overridden without the wait on the ready flag; otherwise the same loop",
+        "8df6f218030f7797",
+    ),
+    Upstream(
+        "mode.threads:MethodQueue.__init__",
+        "consumer_thread.LeanMethodQueueWorker._method_queue_do_work",
+        "defines _queue, the queue the workers take the main loop's calls from",
+        "5fd9734dc2aba9de",
+    ),
+    Upstream(
+        "mode.threads:MethodQueue._process_enqueued",
+        "consumer_thread.LeanMethodQueueWorker._method_queue_do_work",
+        "runs one call and resolves its promise on the caller's loop",
+        "e928fe3e9fa0cd3f",
     ),
     Upstream(
         f"{_C}.__init__",
