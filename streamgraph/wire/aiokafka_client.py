@@ -35,6 +35,7 @@ class AiokafkaClient:
         self._producer: TrackingProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._partition: TopicPartition | None = None  # set once positioned at its end
 
     async def start(self, reply_topic: str, deliver: Deliver) -> None:
         self._producer = TrackingProducer(
@@ -50,6 +51,7 @@ class AiokafkaClient:
         partition = TopicPartition(reply_topic, 0)
         self._consumer.assign([partition])
         await self._consumer.seek_to_end(partition)
+        self._partition = partition
         self._reader = asyncio.create_task(self._read(self._consumer, deliver))
 
     async def stop(self) -> None:
@@ -61,6 +63,7 @@ class AiokafkaClient:
             if client is not None:
                 await client.stop()
         self._producer = self._consumer = None
+        self._partition = None
 
     async def send(
         self, topic: str, key: bytes, value: bytes, headers: Headers, delivery: Delivery
@@ -86,9 +89,31 @@ class AiokafkaClient:
         future.add_done_callback(done)
 
     async def topic_exists(self, topic: str) -> bool:
-        assert self._producer is not None
+        return topic in await self.topics()
+
+    async def topics(self) -> dict[str, bool]:
+        if self._producer is None:
+            raise not_taken("the producer is stopped")
         cluster = await self._producer.client.fetch_all_metadata()
-        return topic in cluster.topics()
+        led: dict[str, bool] = {}
+        for topic in cluster.topics():
+            partitions = cluster.partitions_for_topic(topic) or set()
+            leaders = [cluster.leader_for_partition(TopicPartition(topic, p)) for p in partitions]
+            # None: unknown, -1: no leader (broker ids start at 0)
+            led[topic] = bool(leaders) and all(
+                leader is not None and leader >= 0 for leader in leaders
+            )
+        return led
+
+    def reading(self) -> bool:
+        consumer, reader, partition = self._consumer, self._reader, self._partition
+        return (
+            consumer is not None
+            and partition is not None
+            and reader is not None
+            and not reader.done()
+            and partition in consumer.assignment()
+        )
 
     @staticmethod
     async def _read(consumer: AIOKafkaConsumer, deliver: Deliver) -> None:
