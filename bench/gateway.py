@@ -263,7 +263,12 @@ def main() -> None:
         gateway = Process(
             [*argv, "--processes", str(args.processes)] if args.processes > 1 else argv,
             # `-m` puts the working folder first on sys.path: the tree's own package is used
-            {**run_env, "STREAMGRAPH_GATEWAY_KAFKA_CLIENT": client, "PYTHONPATH": str(tree)},
+            {
+                **run_env,
+                # the base tree's gateway on its default client (aiokafka)
+                "STREAMGRAPH_GATEWAY_KAFKA_CLIENT": "aiokafka" if client == BASE else client,
+                "PYTHONPATH": str(tree),
+            },
             folder,
             f"gateway-{name}-{client}",
             cwd=tree,
