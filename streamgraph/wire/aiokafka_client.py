@@ -61,7 +61,7 @@ class AiokafkaClient:
             self._reader = None
         for client in (self._consumer, self._producer):
             if client is not None:
-                await client.stop()
+                await _stop(client)
         self._producer = self._consumer = None
         self._partition = None
 
@@ -127,6 +127,21 @@ class AiokafkaClient:
                     deliver(records)
                 except Exception:  # one bad batch must not stop the reader
                     logger.exception("handling reply records failed")
+
+
+async def _stop(client: AIOKafkaConsumer | TrackingProducer) -> None:
+    """Stop `client`, even with the broker gone: the consumer's fetcher then cancels a pending
+    fetch and awaits it (aiokafka 0.14 `Fetcher.close`), which raises CancelledError in the
+    caller although nobody cancelled it."""
+    try:
+        await client.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # we are being cancelled: let it through
+        logger.warning("stopping %s: a fetch in flight was cancelled", type(client).__name__)
+    except KafkaError as exc:
+        logger.warning("stopping %s: %r", type(client).__name__, exc)
 
 
 __all__ = ["AiokafkaClient"]

@@ -49,6 +49,7 @@ CONNECT_RETRY_MAX = 5.0  # seconds between connection attempts, at most (doublin
 CONNECT_TIMEOUT = 30.0  # seconds one connection attempt may take
 FIRST_ATTEMPT_TIMEOUT = 5.0  # seconds start() waits for the first attempt when keep_trying
 CHECK_TIMEOUT = 10.0  # seconds a readiness check (one metadata fetch) may take
+STOP_TIMEOUT = 10.0  # seconds stopping the client, and deleting the reply topic, may each take
 # one task expires every waiter past its deadline, at this period: no timer per request
 SWEEP_INTERVAL = 0.05  # seconds
 
@@ -148,11 +149,20 @@ class KafkaRequester:
                 await asyncio.gather(task, return_exceptions=True)
         self._keeper = self._sweeper = None
         client, self._client = self._client, None
+        # bounded: with the broker gone, a Kafka client's stop can wait for it indefinitely
         if client is not None:
-            await client.stop()
+            try:
+                await asyncio.wait_for(client.stop(), STOP_TIMEOUT)
+            except TimeoutError:
+                logger.warning("the Kafka client did not stop within %g s", STOP_TIMEOUT)
         if self._reply_created:
-            await delete_reply_topic(self.brokers, self.reply_topic)
             self._reply_created = False
+            try:
+                await asyncio.wait_for(
+                    delete_reply_topic(self.brokers, self.reply_topic), STOP_TIMEOUT
+                )
+            except TimeoutError:
+                logger.warning("could not delete reply topic %s: no answer", self.reply_topic)
         for waiter in self._waiters.values():
             waiter.failed(ServiceUnavailableError("the gateway is stopping"))
 

@@ -98,6 +98,13 @@ async def test_gateway_started_before_broker_and_topics_gets_ready_only_when_bot
         # lost again: the entry topic is deleted
         await _admin(brokers, lambda admin: admin.delete_topics([entry]))
         await until(clients, lambda s, t: s == 503 and missing in t, "503 after the topic went")
+        await _admin(brokers, lambda admin: admin.create_topics([NewTopic(entry, 1, 1)]))
+        await until(clients, lambda s, t: s == 200, "200 once the topic is back")
+
+        # lost again: the broker goes away
+        broker.stop()
+        gone = f"Kafka at {brokers} does not answer"
+        await until(clients, lambda s, t: s == 503 and gone in t, "503 after the broker went")
     finally:
         for client in clients.values():
             await client.close()
