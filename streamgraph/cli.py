@@ -7,6 +7,7 @@ topics              streamgraph/commands/topics.py    create and list a topology
 send                streamgraph/commands/send.py      JSON lines in, answers out
 describe, plot      streamgraph/commands/describe.py  the graph as text or as a picture
 dlq replay          streamgraph/commands/dlq.py       dead letters back to their step
+inspect             streamgraph/commands/inspect.py   one request's records on every topic
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import click
 from streamgraph.broker.cli_commands import kafka
 from streamgraph.commands.describe import describe, plot
 from streamgraph.commands.dlq import dlq
+from streamgraph.commands.inspect import inspect
 from streamgraph.commands.run import run
 from streamgraph.commands.send import send
 from streamgraph.commands.serve import gateway, worker
@@ -28,7 +30,7 @@ def main() -> None:
     """streamgraph: MLRun-style serving graphs run as stream processing on Kafka."""
 
 
-for command in (run, worker, gateway, kafka, topics, send, describe, plot, dlq):
+for command in (run, worker, gateway, kafka, topics, send, describe, plot, dlq, inspect):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -26,14 +26,15 @@ class LocalBackend:
     def __init__(self, server: Any) -> None:
         self.server = server  # a LocalServer (`fn.to_mock_server()`)
         self.ready = False
+        self.waiting_for = "the in-process graph is not started yet"
         self.timeouts = 0
         self.late_replies = 0  # an in-process answer is never late: it is awaited or cancelled
 
     async def start(self) -> None:
-        self.ready = True
+        self.ready, self.waiting_for = True, ""
 
     async def stop(self) -> None:
-        self.ready = False
+        self.ready, self.waiting_for = False, "the gateway is stopping"
         # the graph's loop thread is joined here, off the serving loop
         await asyncio.get_running_loop().run_in_executor(None, self.server.wait_for_completion)
 

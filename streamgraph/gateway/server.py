@@ -19,7 +19,13 @@ from aiohttp import web
 
 from ..core.content import request_event
 from ..core.event import Event
-from ..errors import HTTPError, PayloadTooLargeError, describe
+from ..errors import (
+    BadRequestError,
+    HTTPError,
+    PayloadTooLargeError,
+    ServiceUnavailableError,
+    describe,
+)
 from ..settings import Settings
 from ..wire.codec import travels
 from ..wire.requester import Answer, KafkaRequester
@@ -33,6 +39,7 @@ class Backend(Protocol):
     (`streamgraph.gateway.local.LocalBackend`); the HTTP surface is the same for both."""
 
     ready: bool
+    waiting_for: str  # what keeps it from being ready (for /readyz's 503), "" when ready
     timeouts: int  # requests answered 504
     late_replies: int  # answers that came after their request timed out
 
@@ -84,12 +91,27 @@ async def readyz(request: web.Request) -> web.Response:
                 "late_replies": backend.late_replies,
             }
         )
-    return web.json_response({"error": "not connected to Kafka yet"}, status=503)
+    # JSON {"error": "ServiceUnavailableError: ..."}, saying what is missing
+    return error_response(ServiceUnavailableError(backend.waiting_for or "not ready"))
+
+
+REQUEST_ID = "X-Request-Id"
+MAX_REQUEST_ID = 256  # characters: it becomes the record key of every record of the request
+
+
+def _request_id(request: web.Request) -> str | None:
+    """The caller's own X-Request-Id, if any: it becomes the event id (MLRUN-EVENT-ID wins)."""
+    given = request.headers.get(REQUEST_ID)
+    if given is not None and not 0 < len(given) <= MAX_REQUEST_ID:
+        raise BadRequestError(f"{REQUEST_ID} must be 1 to {MAX_REQUEST_ID} characters")
+    return given
 
 
 async def relay(request: web.Request) -> web.StreamResponse:
-    """Any other path: one event to the graph, its answer back."""
+    """Any other path: one event to the graph, its answer back. Every answer names the event
+    in `X-Request-Id`, the id `streamgraph inspect FUNCTION --request-id ID` looks for."""
     settings = request.app[SETTINGS]
+    event: Event | None = None
     try:
         if (request.content_length or 0) > settings.max_body_bytes:
             raise PayloadTooLargeError(f"the body is over {settings.max_body_bytes} bytes")
@@ -103,6 +125,7 @@ async def relay(request: web.Request) -> web.StreamResponse:
             request.method,
             request.headers,
             content_type,
+            _request_id(request),
             keep_headers=travels,
         )
         if request.query_string:
@@ -111,21 +134,30 @@ async def relay(request: web.Request) -> web.StreamResponse:
     except Exception as exc:
         if not isinstance(exc, HTTPError):
             logger.exception("gateway request failed")
-        return error_response(exc)
-    if answer.chunks is None:
-        if answer.status >= 300 and not isinstance(answer.body, dict):
-            return json_response({"error": str(answer.body)}, answer.status)
-        if isinstance(answer.body, bytes | bytearray):
-            return web.Response(
-                body=bytes(answer.body), status=answer.status, headers=answer.headers
-            )
-        if isinstance(answer.body, str):
-            return web.Response(text=answer.body, status=answer.status)
-        return json_response(answer.body, answer.status)
-    return await _stream(request, answer.chunks)
+        failed = error_response(exc)
+        if event is not None:
+            failed.headers[REQUEST_ID] = event.id
+        return failed
+    if answer.chunks is not None:
+        return await _stream(request, answer.chunks, event.id)
+    response: web.Response
+    if answer.status >= 300 and not isinstance(answer.body, dict):
+        response = json_response({"error": str(answer.body)}, answer.status)
+    elif isinstance(answer.body, bytes | bytearray):
+        response = web.Response(
+            body=bytes(answer.body), status=answer.status, headers=answer.headers
+        )
+    elif isinstance(answer.body, str):
+        response = web.Response(text=answer.body, status=answer.status)
+    else:
+        response = json_response(answer.body, answer.status)
+    response.headers[REQUEST_ID] = event.id
+    return response
 
 
-async def _stream(request: web.Request, chunks: AsyncIterator[Any]) -> web.StreamResponse:
+async def _stream(
+    request: web.Request, chunks: AsyncIterator[Any], request_id: str
+) -> web.StreamResponse:
     """Relay chunks as they arrive. The first chunk sets the content type (text for strings,
     JSON lines otherwise), and an error before it still gets its own status."""
     try:
@@ -133,8 +165,10 @@ async def _stream(request: web.Request, chunks: AsyncIterator[Any]) -> web.Strea
     except StopAsyncIteration:
         first = b""
     except Exception as exc:
-        return error_response(exc)
-    response = web.StreamResponse(status=200)
+        failed = error_response(exc)
+        failed.headers[REQUEST_ID] = request_id
+        return failed
+    response = web.StreamResponse(status=200, headers={REQUEST_ID: request_id})
     if isinstance(first, str):
         response.content_type, response.charset = "text/plain", "utf-8"
     elif not isinstance(first, bytes | bytearray):
@@ -219,5 +253,6 @@ def gateway_app(
         max_request_bytes=settings.max_body_bytes,
         client=settings.gateway_kafka_client,
         send_timeout=settings.request_timeout_seconds,
+        keep_trying=True,  # up before the broker: not ready (/readyz 503) until it answers
     )
     return make_app(requester, settings, function_name, openai)

@@ -35,6 +35,7 @@ class AiokafkaClient:
         self._producer: TrackingProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._partition: TopicPartition | None = None  # set once positioned at its end
 
     async def start(self, reply_topic: str, deliver: Deliver) -> None:
         self._producer = TrackingProducer(
@@ -50,6 +51,7 @@ class AiokafkaClient:
         partition = TopicPartition(reply_topic, 0)
         self._consumer.assign([partition])
         await self._consumer.seek_to_end(partition)
+        self._partition = partition
         self._reader = asyncio.create_task(self._read(self._consumer, deliver))
 
     async def stop(self) -> None:
@@ -59,8 +61,9 @@ class AiokafkaClient:
             self._reader = None
         for client in (self._consumer, self._producer):
             if client is not None:
-                await client.stop()
+                await _stop(client)
         self._producer = self._consumer = None
+        self._partition = None
 
     async def send(
         self, topic: str, key: bytes, value: bytes, headers: Headers, delivery: Delivery
@@ -86,9 +89,31 @@ class AiokafkaClient:
         future.add_done_callback(done)
 
     async def topic_exists(self, topic: str) -> bool:
-        assert self._producer is not None
+        return topic in await self.topics()
+
+    async def topics(self) -> dict[str, bool]:
+        if self._producer is None:
+            raise not_taken("the producer is stopped")
         cluster = await self._producer.client.fetch_all_metadata()
-        return topic in cluster.topics()
+        led: dict[str, bool] = {}
+        for topic in cluster.topics():
+            partitions = cluster.partitions_for_topic(topic) or set()
+            leaders = [cluster.leader_for_partition(TopicPartition(topic, p)) for p in partitions]
+            # None: unknown, -1: no leader (broker ids start at 0)
+            led[topic] = bool(leaders) and all(
+                leader is not None and leader >= 0 for leader in leaders
+            )
+        return led
+
+    def reading(self) -> bool:
+        consumer, reader, partition = self._consumer, self._reader, self._partition
+        return (
+            consumer is not None
+            and partition is not None
+            and reader is not None
+            and not reader.done()
+            and partition in consumer.assignment()
+        )
 
     @staticmethod
     async def _read(consumer: AIOKafkaConsumer, deliver: Deliver) -> None:
@@ -102,6 +127,21 @@ class AiokafkaClient:
                     deliver(records)
                 except Exception:  # one bad batch must not stop the reader
                     logger.exception("handling reply records failed")
+
+
+async def _stop(client: AIOKafkaConsumer | TrackingProducer) -> None:
+    """Stop `client`, even with the broker gone: the consumer's fetcher then cancels a pending
+    fetch and awaits it (aiokafka 0.14 `Fetcher.close`), which raises CancelledError in the
+    caller although nobody cancelled it."""
+    try:
+        await client.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # we are being cancelled: let it through
+        logger.warning("stopping %s: a fetch in flight was cancelled", type(client).__name__)
+    except KafkaError as exc:
+        logger.warning("stopping %s: %r", type(client).__name__, exc)
 
 
 __all__ = ["AiokafkaClient"]

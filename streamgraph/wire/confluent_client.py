@@ -36,6 +36,7 @@ POLL_WAIT = 0.2  # seconds the reader blocks in librdkafka before it looks at th
 DELIVERY_POLL = 0.05  # seconds between services of the producer's (failure) delivery reports
 MAX_BATCH = 1000  # reply records handed to the loop at once
 START_TIMEOUT = 30.0  # seconds to find the reply topic's end while it is being created
+METADATA_TIMEOUT = 10.0  # seconds a metadata fetch (topics, readiness) may take
 DELIVERY_SHARE = 0.9  # of the request timeout, for the broker to take the record
 
 
@@ -73,6 +74,7 @@ class ConfluentClient:
         self._stopping = threading.Event()
         self._reader: threading.Thread | None = None
         self._poller: asyncio.TimerHandle | None = None
+        self._assigned = False  # the reply partition is assigned at its end
 
     async def start(self, reply_topic: str, deliver: Deliver) -> None:
         self._loop = loop = asyncio.get_running_loop()
@@ -80,6 +82,7 @@ class ConfluentClient:
         self._producer = Producer(self._producer_config)
         self._consumer = Consumer(self._consumer_config)
         await loop.run_in_executor(None, _assign_at_end, self._consumer, reply_topic)
+        self._assigned = True
         self._reader = threading.Thread(
             target=self._read,
             args=(self._consumer, loop, deliver),
@@ -93,6 +96,7 @@ class ConfluentClient:
         loop = asyncio.get_running_loop()
         producer, consumer = self._producer, self._consumer
         self._producer = None
+        self._assigned = False
         if self._poller is not None:
             self._poller.cancel()
             self._poller = None
@@ -136,12 +140,27 @@ class ConfluentClient:
             raise not_taken(exc) from exc
 
     async def topic_exists(self, topic: str) -> bool:
+        return topic in await self.topics()
+
+    async def topics(self) -> dict[str, bool]:
         producer = self._producer
-        assert producer is not None
+        if producer is None:
+            raise not_taken("the producer is stopped")
         loop = asyncio.get_running_loop()
         # list_topics() with no topic: a full metadata request, which never auto-creates one
-        metadata = await loop.run_in_executor(None, lambda: producer.list_topics(timeout=10))
-        return topic in metadata.topics
+        metadata = await loop.run_in_executor(
+            None, lambda: producer.list_topics(timeout=METADATA_TIMEOUT)
+        )
+        return {
+            name: topic.error is None
+            and bool(topic.partitions)
+            and all(p.leader >= 0 for p in topic.partitions.values())
+            for name, topic in metadata.topics.items()
+        }
+
+    def reading(self) -> bool:
+        reader = self._reader
+        return self._assigned and reader is not None and reader.is_alive()
 
     def _serve_deliveries(self) -> None:
         producer, loop = self._producer, self._loop

@@ -57,6 +57,13 @@ class ReplyClient(Protocol):
     async def topic_exists(self, topic: str) -> bool:
         """Whether `topic` exists, from a full metadata fetch (which never creates a topic)."""
 
+    async def topics(self) -> dict[str, bool]:
+        """Every topic of the cluster -> whether each of its partitions has a leader, from a
+        full metadata fetch (which never creates a topic); raises when no broker answers."""
+
+    def reading(self) -> bool:
+        """Whether the reply partition is assigned, positioned, and its reader is running."""
+
 
 def too_large(size: int, exc: object) -> PayloadTooLargeError:
     return PayloadTooLargeError(

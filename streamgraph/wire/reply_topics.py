@@ -20,8 +20,8 @@ __all__ = ["create_topic", "delete_reply_topic"]
 async def create_topic(brokers: str, topic: str, partitions: int = 1, replication: int = 1) -> None:
     """Create `topic` unless it exists."""
     admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
-    await admin.start()
-    try:
+    try:  # start inside: a broker that is not up yet must not leave the admin's sockets open
+        await admin.start()
         await admin.create_topics([NewTopic(topic, partitions, replication)])
     except TopicAlreadyExistsError:
         pass

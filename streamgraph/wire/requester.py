@@ -42,6 +42,14 @@ class Answer:
 
 
 MISSING_TOPIC_RECHECK = 1.0  # seconds
+# readiness (`ready`, `waiting_for`): re-checked by one task, off the request path
+READY_RECHECK = 2.0  # seconds between checks while ready (a lost topic or broker shows here)
+NOT_READY_RECHECK = 0.5  # seconds between checks while not ready
+CONNECT_RETRY_MAX = 5.0  # seconds between connection attempts, at most (doubling from 0.25)
+CONNECT_TIMEOUT = 30.0  # seconds one connection attempt may take
+FIRST_ATTEMPT_TIMEOUT = 5.0  # seconds start() waits for the first attempt when keep_trying
+CHECK_TIMEOUT = 10.0  # seconds a readiness check (one metadata fetch) may take
+STOP_TIMEOUT = 10.0  # seconds stopping the client, and deleting the reply topic, may each take
 # one task expires every waiter past its deadline, at this period: no timer per request
 SWEEP_INTERVAL = 0.05  # seconds
 
@@ -82,8 +90,13 @@ class KafkaRequester:
         max_request_bytes: int = 1024 * 1024,
         client: ClientName = DEFAULT_CLIENT,
         send_timeout: float = 30.0,
+        keep_trying: bool = False,
     ) -> None:
+        """`keep_trying`: `start()` never fails for want of a broker; the requester comes up not
+        ready and connects in the background once the broker answers (the gateway). Without it
+        `start()` connects at once or raises (`streamgraph send`, the test harness)."""
         self.brokers = brokers
+        self.keep_trying = keep_trying
         self.linger_ms = linger_ms
         # the producer's own limit is no lower than the gateway's body limit (plus headers), so
         # the broker's message.max.bytes decides, and a refusal comes back as a 413 at once
@@ -98,10 +111,15 @@ class KafkaRequester:
         self._ids = itertools.count(1)
         self._client: ReplyClient | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._reply_created = False
         self.replies = 0  # reply records matched to their request
         self.late_replies = 0
         self.timeouts = 0
+        # ready: connected, the reply partition assigned and led, the entry topic there;
+        # waiting_for says what is missing while not
         self.ready = False
+        self.waiting_for = f"not connected to Kafka at {brokers} yet"
         # whether the entry topic exists (a worker creates it); a missing one is re-checked
         # at most once per MISSING_TOPIC_RECHECK seconds
         self._entry_exists = False
@@ -109,7 +127,49 @@ class KafkaRequester:
         self._entry_check = asyncio.Lock()
 
     async def start(self) -> None:
+        """Connect (see `keep_trying`), then keep `ready` and `waiting_for` up to date."""
+        if self.keep_trying:
+            try:  # a broker that is up: ready when start() returns, as without keep_trying
+                await asyncio.wait_for(self._connect(), FIRST_ATTEMPT_TIMEOUT)
+            except Exception as exc:
+                self._not_connected(exc)
+        else:
+            await self._connect()
+        if self._client is not None:
+            await self._check()
+        self._sweeper = asyncio.create_task(self._sweep())
+        self._keeper = asyncio.create_task(self._keep_ready())
+
+    async def stop(self) -> None:
+        self.ready = False
+        self.waiting_for = "the gateway is stopping"
+        for task in (self._keeper, self._sweeper):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._keeper = self._sweeper = None
+        client, self._client = self._client, None
+        # bounded: with the broker gone, a Kafka client's stop can wait for it indefinitely
+        if client is not None:
+            try:
+                await asyncio.wait_for(client.stop(), STOP_TIMEOUT)
+            except TimeoutError:
+                logger.warning("the Kafka client did not stop within %g s", STOP_TIMEOUT)
+        if self._reply_created:
+            self._reply_created = False
+            try:
+                await asyncio.wait_for(
+                    delete_reply_topic(self.brokers, self.reply_topic), STOP_TIMEOUT
+                )
+            except TimeoutError:
+                logger.warning("could not delete reply topic %s: no answer", self.reply_topic)
+        for waiter in self._waiters.values():
+            waiter.failed(ServiceUnavailableError("the gateway is stopping"))
+
+    async def _connect(self) -> None:
+        """Create the reply topic, start the client; a failed start leaves nothing running."""
         await create_topic(self.brokers, self.reply_topic)
+        self._reply_created = True
         client = make_client(
             self.client_name,
             self.brokers,
@@ -117,30 +177,76 @@ class KafkaRequester:
             self.max_request_bytes,
             self.send_timeout,
         )
-        await client.start(self.reply_topic, self._on_records)
+        try:
+            await client.start(self.reply_topic, self._on_records)
+        except BaseException:
+            try:
+                await client.stop()
+            except Exception:  # the start's error is the one worth raising
+                logger.debug("stopping a client that did not start failed", exc_info=True)
+            raise
         self._client = client
-        self._sweeper = asyncio.create_task(self._sweep())
-        self.ready = True
 
-    async def stop(self) -> None:
-        self.ready = False
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
-            self._sweeper = None
-        client, self._client = self._client, None
-        if client is not None:
-            await client.stop()
-            await delete_reply_topic(self.brokers, self.reply_topic)
-        for waiter in self._waiters.values():
-            waiter.failed(ServiceUnavailableError("the gateway is stopping"))
+    def _not_connected(self, exc: BaseException) -> None:
+        reason = f"Kafka at {self.brokers} cannot be reached yet: {exc!r}"
+        if reason != self.waiting_for:
+            logger.warning("gateway not ready: %s (retrying)", reason)
+        self.ready, self.waiting_for = False, reason
+
+    async def _keep_ready(self) -> None:
+        """Connect until it works, then re-check readiness: it can be lost and come back."""
+        retry = 0.25
+        while True:
+            if self._client is None:
+                try:
+                    await asyncio.wait_for(self._connect(), CONNECT_TIMEOUT)
+                except Exception as exc:
+                    self._not_connected(exc)
+                    await asyncio.sleep(retry)
+                    retry = min(retry * 2, CONNECT_RETRY_MAX)
+                    continue
+            await self._check()
+            await asyncio.sleep(READY_RECHECK if self.ready else NOT_READY_RECHECK)
+
+    async def _check(self) -> None:
+        """Set `ready` and `waiting_for` from the client and one full metadata fetch."""
+        was = self.ready
+        reason = await self._missing()
+        self.ready, self.waiting_for = reason is None, reason or ""
+        if self.ready != was:
+            if self.ready:
+                logger.info("gateway ready: %s -> %s", self.reply_topic, self.entry_topic)
+            else:
+                logger.warning("gateway not ready: %s", reason)
+
+    async def _missing(self) -> str | None:
+        """What keeps this requester from answering requests now; None: nothing."""
+        client = self._client
+        if client is None:
+            return self.waiting_for
+        if not client.reading():
+            return f"reply topic {self.reply_topic} partition 0 is not assigned yet"
+        try:
+            topics = await asyncio.wait_for(client.topics(), CHECK_TIMEOUT)
+        except Exception as exc:
+            return f"Kafka at {self.brokers} does not answer: {exc!r}"
+        if not topics.get(self.reply_topic, False):
+            state = "has no leader" if self.reply_topic in topics else "does not exist"
+            return f"reply topic {self.reply_topic} {state}"
+        self._entry_exists = self.entry_topic in topics
+        if not self._entry_exists:
+            return (
+                f"entry topic {self.entry_topic} does not exist yet on {self.brokers}: start "
+                "a worker of this function (it creates its topics)"
+            )
+        return None
 
     async def request(self, event: Event, timeout: float) -> Answer:
         """Send `event`; its answer, or a stream of chunks; 504 after `timeout` seconds (503 if
         the broker had not even taken the request by then)."""
         client = self._client
         if client is None:
-            raise ServiceUnavailableError("the gateway is not connected to Kafka yet")
+            raise ServiceUnavailableError(self.waiting_for)
         if not self._entry_exists:
             await self._check_entry_topic(client)
         correlation = f"{self._id_prefix}{next(self._ids):x}"

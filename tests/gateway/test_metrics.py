@@ -208,6 +208,18 @@ async def test_worker_process_exports_step_metrics_and_lag(factory: WorkerFactor
         )
         assert highwater == good + bad
         assert entry_lag and not any(lags.values()), f"lag left: {lags}"
+        # the only worker of the group owns every partition of its topics
+        owned = {
+            dict(labels)["partition"]
+            for (n, labels), v in samples.items()
+            if n == "streamgraph_partitions_owned" and ("topic", entry) in labels and v == 1
+        }
+        assert owned == {"0", "1", "2", "3"}, owned
+        step_topic = factory.topic("counter", "count")
+        assert (
+            value(samples, "streamgraph_partitions_owned", **fn, topic=step_topic, partition="3")
+            == 1
+        ), sorted(labels for (n, labels) in samples if n == "streamgraph_partitions_owned")
         assert value(samples, "streamgraph_in_flight", **fn) == 0
     finally:
         await client.close()

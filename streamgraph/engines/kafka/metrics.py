@@ -2,8 +2,9 @@
 
 The hot path only bumps plain numbers: `StepStats.record` once per step run (a bisect and a few
 dict updates) and the executor's per-step failure count. Everything else — records in and out
-per topic, dead letters, in flight, consumer lag per partition — is read when Prometheus
-scrapes, by `WorkerCollector`, from what the agents count anyway and from Faust's consumer.
+per topic, dead letters, in flight, partitions owned, consumer lag per partition — is read when
+Prometheus scrapes, by `WorkerCollector`, from what the agents count anyway and from Faust's
+consumer.
 
     registry = worker_registry(graph)                 # a CollectorRegistry of its own
     serve_metrics(registry, port=9108)                # `streamgraph worker --metrics-port`
@@ -103,7 +104,9 @@ class WorkerCollector(Collector):
         )
         in_flight.add_metric([fn], counters.in_flight)
         yield in_flight
-        yield from self._lag()
+        consumer = getattr(graph.app, "_consumer", None)  # never create one for a scrape
+        yield self._owned(consumer)
+        yield from self._lag(consumer)
 
     def _steps(self, stats: StepStats, failures: dict[str, int]) -> Iterator[Any]:
         fn = self.function
@@ -132,7 +135,18 @@ class WorkerCollector(Collector):
             latency.add_metric([fn, step], buckets, timing.total)
         yield from (events, errors, loops, latency)
 
-    def _lag(self) -> Iterator[Any]:
+    def _owned(self, consumer: Any) -> GaugeMetricFamily:
+        """1 per partition this worker's consumer holds now (its share of the group)."""
+        owned = GaugeMetricFamily(
+            "streamgraph_partitions_owned",
+            "Partitions assigned to this worker now (1 each; none while rebalancing)",
+            labels=["function", "topic", "partition"],
+        )
+        for tp in sorted(_assigned(consumer)):
+            owned.add_metric([self.function, tp.topic, str(tp.partition)], 1)
+        return owned
+
+    def _lag(self, consumer: Any) -> Iterator[Any]:
         """Per assigned partition: highwater minus the committed offset (else the position)."""
         labels = ["function", "topic", "partition"]
         lag = GaugeMetricFamily(
@@ -143,7 +157,6 @@ class WorkerCollector(Collector):
         highwater = GaugeMetricFamily(
             "streamgraph_consumer_highwater", "Offset of the next record produced", labels=labels
         )
-        consumer = getattr(self.graph.app, "_consumer", None)  # never create one for a scrape
         for tp, high, done in _offsets(consumer):
             key = [self.function, tp.topic, str(tp.partition)]
             highwater.add_metric(key, high)
@@ -155,12 +168,7 @@ class WorkerCollector(Collector):
 
 def _offsets(consumer: Any) -> Iterator[tuple[Any, int, int | None]]:
     """(partition, highwater, committed-or-read offset) for each assigned partition known."""
-    if consumer is None:
-        return
-    try:
-        assigned = list(consumer.assignment())
-    except Exception:  # not started yet, or rebalancing
-        return
+    assigned = _assigned(consumer)
     committed = getattr(consumer, "_committed_offset", {})
     read = getattr(consumer, "_read_offset", {})
     for tp in assigned:
@@ -175,6 +183,16 @@ def _offsets(consumer: Any) -> Iterator[tuple[Any, int, int | None]]:
             last = read.get(tp)
             done = None if last is None else last + 1
         yield tp, int(high), done
+
+
+def _assigned(consumer: Any) -> list[Any]:
+    """The consumer's partitions now; none before it started or while it rebalances."""
+    if consumer is None:
+        return []
+    try:
+        return list(consumer.assignment())
+    except Exception:  # not started yet, or rebalancing
+        return []
 
 
 def _bound(bound: float) -> str:
