@@ -78,6 +78,7 @@ def gateway(
     from aiohttp import web
 
     from ..gateway import gateway_app
+    from ..gc_tuning import tune_gc
     from ..loops import use_uvloop
 
     serving = pick_function(load(topology), function)
@@ -97,8 +98,10 @@ def gateway(
         child += ["--brokers", brokers] if brokers else []
         raise SystemExit(run_gateway_processes(child, processes))
     use_uvloop()  # aiohttp's run_app makes its loop through the policy
+    app = gateway_app(serving.name, settings, serving.spec.openai_frontend)
+    tune_gc(settings)
     web.run_app(
-        gateway_app(serving.name, settings, serving.spec.openai_frontend),
+        app,
         host=host,
         port=port,
         reuse_port=reuse_port or None,

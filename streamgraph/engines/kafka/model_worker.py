@@ -18,6 +18,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from ...errors import StreamgraphError
+from ...gc_tuning import tune_gc
 from ...serving.artifacts import Artifact
 from ...serving.mechanisms import ASYNCIO, THREAD_POOL, Runnable, make_runnable
 from ...serving.model import Model
@@ -154,7 +155,9 @@ def run_model_worker(function: Any, model: str, loglevel: str = "info") -> None:
     logging.basicConfig(
         level=loglevel.upper(), format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
     )
-    service = ModelService(function, model, Settings())
+    settings = Settings()
+    service = ModelService(function, model, settings)
+    tune_gc(settings)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import faust
 
 from ...errors import StreamgraphError
+from ...gc_tuning import tune_gc
 from ...loops import use_uvloop
 from ...settings import Settings
 from .app import build_app
@@ -55,6 +56,7 @@ def run_worker(
     if metrics_port:
         graph = app.streamgraph  # type: ignore[attr-defined]
         serve_metrics(worker_registry(graph), metrics_port, metrics_host)
+    tune_gc(settings)
     start_worker(app, loglevel, web_port)
 
 
