@@ -76,7 +76,21 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = Field(
         30.0,
         gt=0,
-        description="How long a synchronous caller waits for a reply before a 504.",
+        description="How long a synchronous caller waits for a reply before a 504; also the "
+        "request's deadline (workers drop an event past it without running its steps). A "
+        "caller's X-Request-Timeout header can only lower it.",
+    )
+    otel_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP collector (http://host:4318, or the full .../v1/traces URL) "
+        "that gets the gateway's, workers' and local engine's spans: one trace per request, a "
+        "span per step run and per Kafka hop. Unset: no spans are made (a caller's traceparent "
+        "still travels); set, each step run costs a span (~10 us) and the export, batched off "
+        "the event's path.",
+    )
+    otel_service_name: str = Field(
+        "streamgraph",
+        description="service.name of the spans this process exports (with otel_endpoint).",
     )
     stop_timeout_seconds: float = Field(
         20.0,
