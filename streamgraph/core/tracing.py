@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ __all__ = [
     "context_of",
     "disable",
     "end_span",
+    "flush",
     "hop_span",
     "start_span",
     "use_exporter",
@@ -57,20 +59,34 @@ def valid_traceparent(value: str | None) -> str | None:
 
 def configure(endpoint: str | None, service_name: str = "streamgraph") -> None:
     """Export spans over OTLP/HTTP to `endpoint` (`http://host:4318`, or the full
-    `.../v1/traces` URL); None leaves tracing as it is (off unless set up before)."""
+    `.../v1/traces` URL), or print them to stderr (`console`); None leaves tracing as it is
+    (off unless set up before)."""
     global _endpoint
     if not endpoint or endpoint == _endpoint:
         return
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    url = endpoint.rstrip("/")
-    if not url.endswith("/v1/traces"):
-        url += "/v1/traces"
+    exporter: Any
+    if endpoint == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        exporter, where = ConsoleSpanExporter(out=sys.stderr), "stderr"
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        where = endpoint.rstrip("/")
+        if not where.endswith("/v1/traces"):
+            where += "/v1/traces"
+        exporter = OTLPSpanExporter(endpoint=where)
     # batched: exporting never runs on the event's path
-    _install(BatchSpanProcessor(OTLPSpanExporter(endpoint=url)), service_name)
+    _install(BatchSpanProcessor(exporter), service_name)
     _endpoint = endpoint
-    logger.info("tracing: spans go to %s", url)
+    logger.info("tracing: spans go to %s", where)
+
+
+def flush(timeout_seconds: float = 10.0) -> bool:
+    """Export every span ended so far (a batch exporter sends them a few seconds later)."""
+    return _provider is None or _provider.force_flush(int(timeout_seconds * 1000))
 
 
 def use_exporter(exporter: SpanExporter, service_name: str = "streamgraph") -> TracerProvider:
@@ -108,9 +124,23 @@ def _parent(traceparent: str | None) -> Any:
     """The OpenTelemetry context whose current span is the remote parent `traceparent`."""
     if not traceparent:
         return None
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+    from opentelemetry.trace import (
+        NonRecordingSpan,
+        SpanContext,
+        TraceFlags,
+        set_span_in_context,
+    )
 
-    return TraceContextTextMapPropagator().extract({"traceparent": traceparent})
+    try:  # (the propagator's extract does the same with a regex and more objects: 3x slower)
+        _version, trace_id, span_id, flags = traceparent.split("-")
+        context = SpanContext(
+            int(trace_id, 16), int(span_id, 16), True, TraceFlags(int(flags, 16) & 1)
+        )
+    except ValueError:  # malformed (a direct producer's): a new trace, as W3C says
+        return None
+    if not context.is_valid or len(trace_id) != 32 or len(span_id) != 16:
+        return None
+    return set_span_in_context(NonRecordingSpan(context))
 
 
 def context_of(span: Span) -> str:

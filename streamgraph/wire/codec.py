@@ -38,7 +38,8 @@ H_TIMESTAMP = "sg-ts"
 H_MEMBERS = "sg-members"
 H_WORKER = "sg-worker"
 H_ORIGIN_TOPIC = "sg-origin-topic"
-H_DEADLINE = "sg-deadline"  # epoch seconds after which no step runs for the event
+# epoch milliseconds (as Kafka's timestamps) after which no step runs for the event
+H_DEADLINE = "sg-deadline"
 # the W3C trace context, under its standard name: OpenTelemetry's Kafka instrumentations (and
 # a direct producer's own) read and write the same header
 H_TRACEPARENT = "traceparent"
@@ -120,7 +121,8 @@ def encode(event: Event, status: int | None = None) -> tuple[bytes, bytes, Heade
     if event.members is not None:
         headers.append((H_MEMBERS, orjson.dumps([_member(m) for m in event.members])))
     if event.deadline is not None:
-        headers.append((H_DEADLINE, repr(event.deadline).encode()))
+        # (integer milliseconds: a float's repr costs twice as much, on every record)
+        headers.append((H_DEADLINE, str(int(event.deadline * 1000)).encode()))
     if event.trace is not None:
         headers.append((H_TRACEPARENT, event.trace.encode()))
     stamp = event.headers.get(H_TIMESTAMP) if event.headers else None
@@ -207,7 +209,7 @@ def decode(
     deadline = found.get(H_DEADLINE)
     if deadline is not None:
         try:
-            event.deadline = float(deadline)
+            event.deadline = int(deadline) / 1000
         except ValueError:
             raise RecordError(f"bad record headers: {H_DEADLINE} {deadline!r}") from None
     if rare:
