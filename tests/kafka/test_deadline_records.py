@@ -12,6 +12,7 @@ from workers import body, collect, produce
 
 import streamgraph as sg
 from streamgraph.core.event import Event
+from streamgraph.engines.kafka.dlq import replay_dead_letters
 from streamgraph.engines.kafka.metrics import worker_registry
 from streamgraph.testing import serve
 from streamgraph.wire.codec import encode
@@ -54,3 +55,24 @@ def test_expired_records_are_dropped_and_the_others_all_run(kafka_broker: Any) -
     assert graph.counters.produced.get(topology.dlq, 0) == 0  # dropped, not dead-lettered
     metrics = generate_latest(registry).decode()
     assert 'streamgraph_expired_records_total{function="expiry",step="a"} 2.0' in metrics
+
+
+def test_a_replayed_dead_letter_runs_after_its_deadline(kafka_broker: Any) -> None:
+    ran.clear()
+    fn = sg.new_function("replayed", namespace={"record": record})
+    fn.set_topology("flow").to(name="a", handler="(event)").to(name="b", handler="record")
+    server = serve(fn, engine="kafka", brokers=kafka_broker.bootstrap_servers)
+    settings, topology = server.settings, server.graph.topology
+    event = Event({"n": 1}, "ev-dead")
+    event.deadline = time.time() - 3600  # the caller gave up an hour ago
+    event.error, event.origin_state = "ValueError: the model was down", "b"
+    key, value, headers = encode(event)
+    headers.append(("sg-origin-topic", topology.step_topics["b"].encode()))
+    asyncio.run(produce(settings.brokers, topology.dlq, [(key, value, headers)]))
+
+    report = asyncio.run(replay_dead_letters("replayed", settings, idle_seconds=1.0))
+    assert report.replayed == {topology.step_topics["b"]: 1}
+    out = asyncio.run(collect(settings.brokers, topology.output, 1, 30))
+    assert [body(m) for m in out] == [{"n": 1}]
+    server.wait_for_completion()
+    assert ran == [{"n": 1}] and server.graph.executor.expired.counts == {}
