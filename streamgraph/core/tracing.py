@@ -33,6 +33,7 @@ __all__ = [
     "end_span",
     "flush",
     "hop_span",
+    "record_hop",
     "start_span",
     "use_exporter",
     "valid_traceparent",
@@ -184,15 +185,29 @@ def hop_span(
 ) -> None:
     """A span that already happened: from `started` (epoch seconds) to now, child of
     `event.trace` (a queue wait, known once the record is taken). The event's trace becomes it."""
+    event.trace = record_hop(
+        name, event.trace, started, {"streamgraph.event_id": event.id, **(attributes or {})}
+    )
+
+
+def record_hop(
+    name: str,
+    parent: str | None,
+    started: float | None,
+    attributes: dict[str, Any] | None = None,
+) -> str:
+    """A queue-wait span from `started` (epoch seconds; None: now) to now, child of the
+    traceparent `parent`; returns its own traceparent."""
     from opentelemetry.trace import SpanKind
 
     now_ns = time.time_ns()
+    start_ns = now_ns if started is None else min(int(started * 1e9), now_ns)  # clocks may differ
     span = _tracer.start_span(
         name,
-        context=_parent(event.trace),
+        context=_parent(parent),
         kind=SpanKind.CONSUMER,
-        attributes={"streamgraph.event_id": event.id, **(attributes or {})},
-        start_time=min(int(started * 1e9), now_ns),  # clocks of two hosts may disagree
+        attributes=attributes,
+        start_time=start_ns,
     )
-    event.trace = _traceparent(span)
     span.end(end_time=now_ns)
+    return _traceparent(span)
