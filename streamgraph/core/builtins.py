@@ -244,6 +244,9 @@ class Batch:
         batch = events[0].copy(body=[e.body for e in events])
         batch.members = events
         batch.reply = None
+        # it serves every member: it expires only when all of them did
+        deadlines = [e.deadline for e in events]
+        batch.deadline = None if None in deadlines else max(deadlines)  # type: ignore[type-var]
         return batch
 
 

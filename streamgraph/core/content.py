@@ -10,6 +10,7 @@ import orjson
 
 from ..errors import BadRequestError
 from .event import Event
+from .tracing import valid_traceparent
 
 JSON_TYPES = ("application/json", "json")
 TEXT_TYPES = ("application/text", "text/plain")
@@ -46,6 +47,8 @@ def decode_body(body: Any, content_type: str | None) -> Any:
 # MLRun's request headers: a caller (or MLRun's RemoteStep) names the event id and path
 EVENT_ID_HEADER = "mlrun-event-id"
 EVENT_PATH_HEADER = "mlrun-event-path"
+# the W3C trace context of the caller (`core.tracing`)
+TRACEPARENT = "traceparent"
 
 
 def request_event(
@@ -63,16 +66,24 @@ def request_event(
     The body is read by its content type (bad JSON: 400); `MLRUN-EVENT-ID` and
     `MLRUN-EVENT-PATH` (any case) override the event id and path; the method is POST with a
     body and GET without unless given. `keep_headers` chooses the headers the event keeps
-    (all of them by default; the gateway keeps those that travel on Kafka).
+    (all of them by default; the gateway keeps those that travel on Kafka). A valid W3C
+    `traceparent` becomes the event's trace context (an invalid one is ignored, as W3C says).
     """
     kept: dict[str, str] = {}
+    trace = None
     for name, value in (headers or {}).items():
         lower = name.lower()
         if lower == EVENT_ID_HEADER:
             event_id = value
         elif lower == EVENT_PATH_HEADER:
             path = value
+        elif lower == TRACEPARENT:
+            trace = valid_traceparent(value)
         if keep_headers is None or keep_headers(name):
             kept[str(name)] = value
     method = (method or ("POST" if body is not None else "GET")).upper()
-    return Event(decode_body(body, content_type), event_id, path or "/", method, kept, content_type)
+    event = Event(
+        decode_body(body, content_type), event_id, path or "/", method, kept, content_type
+    )
+    event.trace = trace
+    return event

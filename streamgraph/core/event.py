@@ -28,6 +28,7 @@ class Event:
         "body",
         "chunk",
         "content_type",
+        "deadline",
         "end_of_stream",
         "error",
         "headers",
@@ -39,6 +40,7 @@ class Event:
         "reply",
         "source",
         "stream_from",
+        "trace",
         "visits",
     )
 
@@ -71,6 +73,10 @@ class Event:
         self.reply: Any = None
         # a batched event carries the events it was made of, so each one is answered
         self.members: list[Event] | None = None
+        # when the caller stops waiting (epoch seconds; `core.deadline`), and the W3C
+        # traceparent of the span that caused this event (`core.tracing`)
+        self.deadline: float | None = None
+        self.trace: str | None = None
 
     def copy(self, body: Any = ...) -> Event:
         """A shallow copy for another branch (the body object is shared unless given)."""
@@ -90,6 +96,8 @@ class Event:
         new.stream_from = self.stream_from
         new.reply = self.reply
         new.members = self.members
+        new.deadline = self.deadline
+        new.trace = self.trace
         return new
 
     def branch(self) -> Event:

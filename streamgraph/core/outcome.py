@@ -18,6 +18,8 @@ from types import AsyncGeneratorType, GeneratorType
 from typing import Any
 
 from ..errors import describe, status_of
+from . import tracing
+from .deadline import expired
 from .event import Event
 from .results import DROP, Many
 from .step import StepRuntime
@@ -81,7 +83,16 @@ class DeadLetter:
     answer_caller: bool
 
 
-Outcome = Forward | Drop | FanOut | Stream | ToErrorHandler | DeadLetter
+@dataclass(slots=True)
+class Expired:
+    """`event` is past its deadline (`core.deadline`): the step did not run. The engine drops
+    the event (on Kafka: acknowledged, not dead-lettered) and counts it; nobody waits for it."""
+
+    event: Event
+    step: str
+
+
+Outcome = Forward | Drop | FanOut | Stream | ToErrorHandler | DeadLetter | Expired
 
 # results that are surely not awaitable nor generators: the fast path skips the checks for them
 PLAIN_RESULTS = frozenset({dict, list, str, int, float, bool, bytes, tuple, type(None)})
@@ -95,38 +106,66 @@ async def run_step(
 ) -> Outcome:
     """Run `step` on `event` (a Merge or Collector keeps its entries in `state`) and say what
     that leads to. A step's error is an outcome too: this never raises for one."""
+    if event.deadline is not None and expired(event):
+        return Expired(event, step.name)
+    span = _step_span(step, event) if tracing.ENABLED else None
     try:
-        held = _without_call(step, event, state)
-        if held is not None:
-            return held
-        result = step.invoke(event)
-        if inspect.isawaitable(result):
-            result = await result
-        return outcome(step, event, result)
+        out = _without_call(step, event, state)
+        if out is None:
+            result = step.invoke(event)
+            if inspect.isawaitable(result):
+                result = await result
+            out = outcome(step, event, result)
     except Exception as exc:
-        return failure(step, event, exc)
+        out = failure(step, event, exc)
+    if span is not None:
+        _end_step_span(span, out)
+    return out
 
 
 def run_step_now(
     step: StepRuntime, event: Event, state: MutableMapping[str, Any] | None = None
 ) -> Outcome:
     """`run_step` for a graph of plain functions, with no event loop (the local fast path)."""
+    if event.deadline is not None and expired(event):
+        return Expired(event, step.name)
+    span = _step_span(step, event) if tracing.ENABLED else None
     try:
+        out = None
         if step.stateful or event.end_of_stream:
-            held = _without_call(step, event, state)
-            if held is not None:
-                return held
-        result = step.call(event.body) if step.simple else step.invoke(event)  # type: ignore[misc]
-        if type(result) not in PLAIN_RESULTS and (
-            inspect.isawaitable(result) or type(result) is GeneratorType
-        ):
-            raise TypeError(
-                f"step {step.name} returned {type(result).__name__} but the graph was compiled "
-                "for plain functions"
-            )
-        return outcome(step, event, result)
+            out = _without_call(step, event, state)
+        if out is None:
+            result = step.call(event.body) if step.simple else step.invoke(event)  # type: ignore[misc]
+            if type(result) not in PLAIN_RESULTS and (
+                inspect.isawaitable(result) or type(result) is GeneratorType
+            ):
+                raise TypeError(
+                    f"step {step.name} returned {type(result).__name__} but the graph was "
+                    "compiled for plain functions"
+                )
+            out = outcome(step, event, result)
     except Exception as exc:
-        return failure(step, event, exc)
+        out = failure(step, event, exc)
+    if span is not None:
+        _end_step_span(span, out)
+    return out
+
+
+def _step_span(step: StepRuntime, event: Event) -> Any:
+    """The span of one step run (tracing on): what the step sends on is its child."""
+    return tracing.start_span(
+        f"step {step.name}", event, attributes={"streamgraph.step": step.name}
+    )
+
+
+def _end_step_span(span: Any, out: Outcome) -> None:
+    error = None
+    if type(out) is Forward:
+        if out.event.trace is None:  # a step that returned an Event of its own making
+            out.event.trace = tracing.context_of(span)
+    elif type(out) is ToErrorHandler or type(out) is DeadLetter:
+        error = out.event.error
+    tracing.end_span(span, error)
 
 
 def _without_call(

@@ -17,9 +17,11 @@ from ..core.builtins import Batch
 from ..core.compile import Plan, compile_graph
 from ..core.content import request_event
 from ..core.context import GraphContext
+from ..core.deadline import ExpiredLog, request_timeout, set_deadline
 from ..core.event import Event
 from ..core.outcome import (
     DeadLetter,
+    Expired,
     FanOut,
     Forward,
     Outcome,
@@ -34,7 +36,7 @@ from ..core.outcome import (
     stream_outcomes,
 )
 from ..core.step import StepRuntime
-from ..errors import HTTPError, describe
+from ..errors import GatewayTimeoutError, HTTPError, describe
 from .loop_thread import LoopThread
 from .reply import STREAM, Reply, Response, finish, iterate_blocking, relay
 
@@ -73,6 +75,7 @@ class LocalServer:
         self._loop_thread: LoopThread | None = None
         self.queue_records: dict[str, list[Any]] = {}
         self.errors: list[str] = []
+        self.expired = ExpiredLog(logger)  # events dropped past their deadline, per step
 
     # -- public API (MLRun's GraphServer) ------------------------------------------------------
     def test(
@@ -152,7 +155,12 @@ class LocalServer:
         content_type: str | None,
         event_id: str | None,
     ) -> Event:
-        return request_event(body, path, method, headers, content_type, event_id)
+        event = request_event(body, path, method, headers, content_type, event_id)
+        if headers:  # the mock server has no timeout of its own: only the caller's counts
+            timeout = request_timeout(headers, float("inf"))
+            if timeout != float("inf"):
+                set_deadline(event, timeout)
+        return event
 
     def _answer(self, event: Event, reply: Reply) -> Response:
         if reply.error is not None:
@@ -270,6 +278,14 @@ class LocalServer:
                 for member in out.event.members or (out.event,):
                     if isinstance(member.reply, Reply):
                         member.reply.set_error(out.error)
+        elif type(out) is Expired:
+            # nobody waits for it any more; a caller still here (a test) gets the 504
+            self.expired.note(out.step, out.event)
+            for member in out.event.members or (out.event,):
+                if isinstance(member.reply, Reply):
+                    member.reply.set_error(
+                        GatewayTimeoutError(f"event {member.id} expired before step {out.step}")
+                    )
         elif type(out) is Stream:
             raise TypeError(f"step {step.name} streams, which needs the event-loop path")
         # Drop: nothing to do; a request nothing answered gets {"id"} once its work is done

@@ -17,7 +17,9 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
+from ..core import tracing
 from ..core.content import request_event
+from ..core.deadline import request_timeout, set_deadline
 from ..core.event import Event
 from ..errors import (
     BadRequestError,
@@ -110,9 +112,27 @@ def _request_id(request: web.Request) -> str | None:
 async def relay(request: web.Request) -> web.StreamResponse:
     """Any other path: one event to the graph, its answer back. Every answer names the event
     in `X-Request-Id`, the id `streamgraph inspect FUNCTION --request-id ID` looks for."""
+    if not tracing.ENABLED:
+        return await _relay(request, None)
+    spans: list[Any] = []  # the request's span, once its event exists
+    status = 500
+    try:
+        response = await _relay(request, spans)
+        status = response.status
+        return response
+    finally:
+        for span in spans:
+            span.set_attribute("http.response.status_code", status)
+            tracing.end_span(span, f"HTTP {status}" if status >= 500 else None)
+
+
+async def _relay(request: web.Request, spans: list[Any] | None) -> web.StreamResponse:
+    """`relay`; with `spans` (tracing on) the request's span is made and put there."""
     settings = request.app[SETTINGS]
     event: Event | None = None
     try:
+        # the caller may ask for less time than the gateway's timeout (never for more)
+        timeout = request_timeout(request.headers, settings.request_timeout_seconds)
         if (request.content_length or 0) > settings.max_body_bytes:
             raise PayloadTooLargeError(f"the body is over {settings.max_body_bytes} bytes")
         raw = await request.read()
@@ -130,7 +150,17 @@ async def relay(request: web.Request) -> web.StreamResponse:
         )
         if request.query_string:
             event.headers["x-query"] = request.query_string
-        answer = await request.app[REQUESTER].request(event, settings.request_timeout_seconds)
+        set_deadline(event, timeout)  # past it, workers drop the event instead of running it
+        if spans is not None:  # the gateway's span: child of the caller's traceparent, if any
+            spans.append(
+                tracing.start_span(
+                    f"{request.method} {request.path}",
+                    event,
+                    "SERVER",
+                    {"http.request.method": request.method, "url.path": request.path},
+                )
+            )
+        answer = await request.app[REQUESTER].request(event, timeout)
     except Exception as exc:
         if not isinstance(exc, HTTPError):
             logger.exception("gateway request failed")
@@ -215,6 +245,7 @@ def make_app(
 ) -> web.Application:
     """The aiohttp application; the requester is started and stopped with it. `openai`: the
     function's `spec.openai_frontend` (`fn.set_openai_frontend()`), served under its prefix."""
+    tracing.configure(settings.otel_endpoint, settings.otel_service_name)
     tokens = frozenset(t.strip() for t in settings.gateway_tokens.split(",") if t.strip())
     app = web.Application(
         client_max_size=settings.max_body_bytes + 1024,

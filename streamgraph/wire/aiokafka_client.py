@@ -120,7 +120,9 @@ class AiokafkaClient:
         while True:  # getmany: every record already fetched in one call, not one per __anext__
             batches = await consumer.getmany(timeout_ms=FETCH_WAIT_MS)
             records: list[Record] = [
-                (r.key, r.value, r.headers) for batch in batches.values() for r in batch
+                (r.key, r.value, r.headers, r.timestamp)
+                for batch in batches.values()
+                for r in batch
             ]
             if records:
                 try:

@@ -38,6 +38,11 @@ H_TIMESTAMP = "sg-ts"
 H_MEMBERS = "sg-members"
 H_WORKER = "sg-worker"
 H_ORIGIN_TOPIC = "sg-origin-topic"
+# epoch milliseconds (as Kafka's timestamps) after which no step runs for the event
+H_DEADLINE = "sg-deadline"
+# the W3C trace context, under its standard name: OpenTelemetry's Kafka instrumentations (and
+# a direct producer's own) read and write the same header
+H_TRACEPARENT = "traceparent"
 
 # which worker process wrote a record (for operators, and for scale-out checks)
 _WORKER = f"{socket.gethostname()}:{os.getpid()}".encode()
@@ -115,6 +120,11 @@ def encode(event: Event, status: int | None = None) -> tuple[bytes, bytes, Heade
         headers.append((H_STREAM_FROM, event.stream_from.encode()))
     if event.members is not None:
         headers.append((H_MEMBERS, orjson.dumps([_member(m) for m in event.members])))
+    if event.deadline is not None:
+        # (integer milliseconds: a float's repr costs twice as much, on every record)
+        headers.append((H_DEADLINE, str(int(event.deadline * 1000)).encode()))
+    if event.trace is not None:
+        headers.append((H_TRACEPARENT, event.trace.encode()))
     stamp = event.headers.get(H_TIMESTAMP) if event.headers else None
     headers.append((H_TIMESTAMP, (stamp or str(time.time())).encode()))
     headers.append((H_WORKER, _WORKER))
@@ -132,7 +142,17 @@ def _member(event: Event) -> list[str | None]:
 
 # headers that (nearly) every record carries; any other `sg-` header takes the slower path
 _COMMON = frozenset(
-    {H_ID, H_PATH, H_METHOD, H_ENCODING, H_CONTENT_TYPE, H_TIMESTAMP, H_WORKER, H_SOURCE}
+    {
+        H_ID,
+        H_PATH,
+        H_METHOD,
+        H_ENCODING,
+        H_CONTENT_TYPE,
+        H_TIMESTAMP,
+        H_WORKER,
+        H_SOURCE,
+        H_DEADLINE,
+    }
 )
 
 
@@ -146,6 +166,7 @@ def decode(
     """The event a record carries; raises `RecordError` when it cannot be read."""
     found: dict[str, str] = {}
     passthrough: dict[str, str] | None = None
+    trace: str | None = None
     rare = False
     try:
         for name, raw in headers or ():
@@ -153,6 +174,8 @@ def decode(
                 found[name] = raw.decode() if type(raw) is bytes else _text(raw)
                 if name not in _COMMON:
                     rare = True
+            elif name == H_TRACEPARENT:
+                trace = _text(raw)
             elif travels(name):
                 if passthrough is None:
                     passthrough = {}
@@ -182,6 +205,13 @@ def decode(
     if stamp is not None:
         event.headers[H_TIMESTAMP] = stamp
     event.source = found.get(H_SOURCE)
+    event.trace = trace
+    deadline = found.get(H_DEADLINE)
+    if deadline is not None:
+        try:
+            event.deadline = int(deadline) / 1000
+        except ValueError:
+            raise RecordError(f"bad record headers: {H_DEADLINE} {deadline!r}") from None
     if rare:
         _decode_rare(found, event)
     return event

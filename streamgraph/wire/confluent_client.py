@@ -177,7 +177,10 @@ class ConfluentClient:
             for m in messages:
                 error = m.error()
                 if error is None:
-                    records.append((m.key(), m.value(), cast(Any, m.headers())))
+                    stamp = m.timestamp()[1]  # (type, ms); -1 when the record has none
+                    records.append(
+                        (m.key(), m.value(), cast(Any, m.headers()), stamp if stamp >= 0 else None)
+                    )
                 else:  # end-of-partition events are off (librdkafka's enable.partition.eof)
                     logger.warning("reading replies: %s", error)
             if records:

@@ -22,8 +22,8 @@ ClientName = Literal["aiokafka", "confluent"]
 CLIENT_NAMES: tuple[ClientName, ...] = ("aiokafka", "confluent")
 
 Headers = Sequence[tuple[str, bytes]]
-# a reply record as the requester reads it: key, value, headers
-Record = tuple[bytes | None, bytes | None, Headers | None]
+# a reply record as the requester reads it: key, value, headers, timestamp (epoch ms, or None)
+Record = tuple[bytes | None, bytes | None, Headers | None, int | None]
 Deliver = Callable[[list[Record]], None]
 
 

@@ -16,10 +16,21 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core import tracing
 from ..core.event import Event
 from ..errors import GatewayTimeoutError, ServiceUnavailableError
 from ..serving.oip_binary import HEADER_LENGTH
-from .codec import H_CHUNK, H_CORRELATION, H_END, H_STATUS, KafkaReply, decode, encode
+from .codec import (
+    H_CHUNK,
+    H_CORRELATION,
+    H_END,
+    H_ID,
+    H_STATUS,
+    H_TRACEPARENT,
+    KafkaReply,
+    decode,
+    encode,
+)
 from .reply_client import ClientName, Record, ReplyClient, make_client
 from .reply_topics import create_topic, delete_reply_topic
 
@@ -319,8 +330,10 @@ class KafkaRequester:
 
     def _on_records(self, records: list[Record]) -> None:
         """Reply records, as the client read them: each goes to the request waiting for it."""
-        for key, value, record_headers in records:
+        for key, value, record_headers, stamp in records:
             headers = dict(record_headers or ())
+            if tracing.ENABLED:
+                _reply_span(self.reply_topic, headers, stamp)
             correlation = headers.get(H_CORRELATION, b"").decode()
             waiter = self._waiters.get(correlation)
             if waiter is None:
@@ -356,3 +369,19 @@ class KafkaRequester:
 def _answer_headers(headers: dict[str, str]) -> dict[str, str]:
     found = {k.lower(): v for k, v in headers.items()}
     return {http: found[name] for name, http in _ANSWER_HEADERS.items() if name in found}
+
+
+def _reply_span(topic: str, headers: dict[str, bytes], stamp: int | None) -> None:
+    """The reply's hop in the request's trace: its wait in the reply topic (tracing on)."""
+    parent = headers.get(H_TRACEPARENT)
+    if parent is not None:
+        tracing.record_hop(
+            f"queue {topic}",
+            parent.decode(),
+            stamp / 1000 if stamp is not None else None,
+            {
+                "streamgraph.event_id": headers.get(H_ID, b"").decode(),
+                "messaging.system": "kafka",
+                "messaging.destination.name": topic,
+            },
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -66,9 +67,10 @@ async def test_records_sent_to_the_reply_topic_come_back_in_order(
             await client.send(topic, b"k", str(i).encode(), headers, delivery)
         await _until(lambda: len(received) == 50, "every record read back")
         await _until(lambda: all(s.delivered for s in sent), "no verdict pending")
-        assert [value for _, value, _ in received] == [str(i).encode() for i in range(50)]
-        key, _, headers = received[0]
+        assert [value for _, value, _, _ in received] == [str(i).encode() for i in range(50)]
+        key, _, headers, stamp = received[0]
         assert key == b"k"
+        assert stamp is not None and abs(stamp / 1000 - time.time()) < 60  # the send time
         assert list(headers or ()) == [("sg-correlation-id", b"0"), ("x-n", b"1")]
         assert threads == {True}
         assert not any(s.errors for s in sent)

@@ -24,8 +24,10 @@ from typing import Any
 
 import faust
 
+from ...core import tracing
 from ...core.compile import Plan, compile_graph
 from ...core.context import GraphContext
+from ...core.deadline import expired
 from ...core.event import Event
 from ...errors import StreamgraphError
 from ...settings import Settings
@@ -35,6 +37,7 @@ from .batches import LeanStream
 from .executor import Emission, StepExecutor
 from .expiry import add_state_expiry
 from .fusion import fused_successors
+from .hop_trace import queue_span
 from .metrics import StepStats
 from .remote_model import RemoteModels
 from .sender import RecordSender
@@ -101,6 +104,7 @@ class KafkaGraph:
             function.check_functions()
         self.function = function
         self.settings = settings
+        tracing.configure(settings.otel_endpoint, settings.otel_service_name)
         name = current_function if current_function not in (None, "", "*") else function.name
         self.context = GraphContext(
             parameters=function.spec.parameters, current_function=name or "", is_mock=False
@@ -257,6 +261,11 @@ class KafkaGraph:
         for record in records:
             event = await self._decode(record, name, sent)
             if event is None:
+                continue
+            if tracing.ENABLED:
+                queue_span(event, record.message)
+            if event.deadline is not None and expired(event):
+                self.executor.expired.note(name, event)  # acked with the others, never run
                 continue
             started = perf_counter()
             try:

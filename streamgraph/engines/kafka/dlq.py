@@ -1,8 +1,9 @@
 """`streamgraph dlq replay`: send dead letters back to the topic of the step they failed in.
 
 After a fix (new code, a model that loads again), the records in `<prefix>.<function>.dlq` go
-back to their origin step's topic, without the error headers. The replay reads with its own
-consumer group and commits what it re-published, so running it twice replays nothing twice.
+back to their origin step's topic, without the error headers and the request's deadline. The
+replay reads with its own consumer group and commits what it re-published, so running it twice
+replays nothing twice.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer
 
 from ...settings import Settings
-from ...wire.codec import H_ERROR, H_ORIGIN, H_ORIGIN_TOPIC, H_STATUS
+from ...wire.codec import H_DEADLINE, H_ERROR, H_ORIGIN, H_ORIGIN_TOPIC, H_STATUS
 from ...wire.producer import TrackingProducer
 
 logger = logging.getLogger("streamgraph.kafka.dlq")
 
-_DROPPED = {H_ERROR, H_ORIGIN, H_ORIGIN_TOPIC, H_STATUS}
+# (the request's deadline too: a replay comes after it, and the worker would drop the record)
+_DROPPED = {H_ERROR, H_ORIGIN, H_ORIGIN_TOPIC, H_STATUS, H_DEADLINE}
 
 
 @dataclass

@@ -16,11 +16,13 @@ from typing import Any
 
 from ...core.builtins import Batch
 from ...core.compile import Plan
+from ...core.deadline import ExpiredLog
 from ...core.event import Event
 from ...core.outcome import (
     MERGING,
     DeadLetter,
     Drop,
+    Expired,
     FanOut,
     Forward,
     Outcome,
@@ -77,6 +79,8 @@ class StepExecutor:
         self.fused = fused or {}
         self._timed = timed  # the worker's per-step timer, for steps run inline
         self.failures: dict[str, int] = {}  # step errors per step, for the worker's metrics
+        # records taken past their deadline: acknowledged, not run, counted per step
+        self.expired = ExpiredLog(logger)
 
     async def run(self, name: str, event: Event) -> list[Awaitable[Any]]:
         """Run step `name` on `event`; returns the delivery futures of what it sent."""
@@ -123,6 +127,8 @@ class StepExecutor:
             sent.append(await self._send(Emission(topic, out.event)))
         elif type(out) is DeadLetter:
             await self._dead_letter(step, out, sent)
+        elif type(out) is Expired:  # (a fused step: the agent checks its own records)
+            self.expired.note(out.step, out.event)
 
     async def _forward(self, step: StepRuntime, out: Forward, sent: list[Awaitable[Any]]) -> None:
         event, outlets = out.event, out.outlets

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from aiokafka import TopicPartition
 
 from ...core.content import request_event
+from ...core.deadline import request_timeout, set_deadline
 from ...errors import BadRequestError, HTTPError
 from ...settings import Settings
 from ...wire.requester import KafkaRequester
@@ -228,10 +229,14 @@ class KafkaServer:
     ) -> Response:
         try:  # a bad JSON body is refused before Kafka
             event = request_event(body, path, method, headers, content_type, event_id)
+            # as the gateway: the caller's X-Request-Timeout lowers the timeout, which is also
+            # the event's deadline on the workers
+            timeout = request_timeout(headers, self.timeout)
         except HTTPError as exc:
             return Response.from_error(exc)
+        set_deadline(event, timeout)
         try:
-            answer = await self.requester.request(event, self.timeout)
+            answer = await self.requester.request(event, timeout)
         except HTTPError as exc:  # 504 after the timeout, 503 when Kafka refuses the record
             return Response.from_error(exc)
         if answer.chunks is not None:

@@ -71,6 +71,14 @@ class WorkerCollector(Collector):
         graph, fn = self.graph, self.function
         counters = graph.counters
         yield from self._steps(graph.step_stats, dict(graph.executor.failures))
+        expired = CounterMetricFamily(
+            "streamgraph_expired_records",
+            "Records taken past their request's deadline: acknowledged, the step not run",
+            labels=["function", "step"],
+        )
+        for step, count in list(graph.executor.expired.counts.items()):
+            expired.add_metric([fn, step], count)
+        yield expired
         consumed = CounterMetricFamily(
             "streamgraph_records_consumed", "Records read per topic", labels=["function", "topic"]
         )
