@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ..core.deadline import request_timeout, set_deadline
 from ..core.event import Event
 from ..errors import HTTPError, describe
 from ..serving.openai_mappings import OpenAIEndpoint, OpenAIFrontend
@@ -178,8 +179,10 @@ def _event(request: web.Request, fields: dict[str, Any]) -> Event:
 
 
 async def _ask(request: web.Request, event: Event) -> Answer:
-    timeout = request.app[SETTINGS].request_timeout_seconds
     try:
+        # as the plain relay: the caller's X-Request-Timeout may lower the gateway's timeout
+        timeout = request_timeout(request.headers, request.app[SETTINGS].request_timeout_seconds)
+        set_deadline(event, timeout)  # past it, workers drop the event instead of running it
         answer = await request.app[REQUESTER].request(event, timeout)
     except Exception as exc:
         raise as_openai_error(exc) from exc

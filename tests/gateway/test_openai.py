@@ -263,6 +263,11 @@ def test_bad_requests_get_openai_errors(gateway: LiveGateway) -> None:
         timeout=30,
     )
     assert resp.status_code == 400 and "JSON" in error_of(resp)["message"]
+    chat = {"model": "echo-1", "messages": [{"role": "user", "content": "hi"}]}
+    resp = requests.post(
+        f"{url}/chat/completions", json=chat, headers={"X-Request-Timeout": "soon"}, timeout=30
+    )
+    assert resp.status_code == 400 and "X-Request-Timeout" in error_of(resp)["message"]
 
 
 @pytest.mark.parametrize("gateway", [refuser], indirect=True)
