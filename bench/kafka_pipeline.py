@@ -8,6 +8,11 @@ its CPU time in (b) (the client's work, producing and reading the events, is the
 CPU per event moves far less with the load of a shared machine than events/s do.
 
     .venv/bin/python bench/kafka_pipeline.py [--events N] [--brokers host:port] [--loop asyncio]
+        [--also STREAMGRAPH_PROCESSING_GUARANTEE=exactly_once ...]
+
+Each `--also NAME=VALUE` adds a row: the same worker with that setting in its environment
+(e.g. exactly_once against the at_least_once default, or another commit interval), in the same
+run, on the same broker.
 
 Without --brokers it starts a local Apache Kafka (streamgraph.broker.LocalKafka) and stops it.
 """
@@ -193,12 +198,14 @@ def ready_worker(
 
 
 def streamgraph_run(
-    brokers: str, events: int, requests: int
+    brokers: str, events: int, requests: int, settings: dict[str, str] | None = None
 ) -> tuple[float, float, float, float, float, float]:
-    """events/s, p50, p99, RSS MB, the worker's CPU s and this process's (the client's) CPU s."""
+    """events/s, p50, p99, RSS MB, the worker's CPU s and this process's (the client's) CPU s.
+
+    `settings`: more environment variables for the worker (`--also`)."""
     prefix = f"sgb{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "STREAMGRAPH_BROKERS": brokers, "STREAMGRAPH_TOPIC_PREFIX": prefix,
-           "STREAMGRAPH_PARTITIONS": str(PARTITIONS)}  # fmt: skip
+           "STREAMGRAPH_PARTITIONS": str(PARTITIONS), **(settings or {})}  # fmt: skip
     folder = Path(tempfile.mkdtemp(prefix="sg-bench-"))
     command = [sys.executable, "-m", "streamgraph.cli", "worker", "topologies.pipeline"]
     with ready_worker(command, env, folder) as worker:
@@ -217,7 +224,20 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--brokers", default=None)
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="one more streamgraph row, its worker run with this environment variable",
+    )
     args = parser.parse_args()
+    variants: list[tuple[str, str]] = []
+    for item in args.also:
+        name, sep, value = item.partition("=")
+        if not sep or not name.startswith("STREAMGRAPH_"):
+            parser.error(f"--also wants STREAMGRAPH_NAME=VALUE, not {item!r}")
+        variants.append((name, value))
     # the worker's event loop (streamgraph/loops.py) is the relays' and the
     # clients' here too, for a like-for-like baseline
     os.environ["STREAMGRAPH_UVLOOP"] = str(args.loop == "uvloop").lower()
@@ -236,6 +256,11 @@ def main() -> None:
         sg_rate, sg_p50, sg_p99, rss, sg_cpu, client_cpu = streamgraph_run(
             brokers, args.events, args.requests
         )
+        others = [
+            (f"{name.removeprefix('STREAMGRAPH_').lower()}={value}",
+             streamgraph_run(brokers, args.events, args.requests, {name: value}))
+            for name, value in variants
+        ]  # fmt: skip
     finally:
         if broker is not None:
             broker.stop()
@@ -258,6 +283,12 @@ def main() -> None:
         f"{raw_us / sg_us:.2f} CPU per event; p50 target <= 10 ms"
     )
     print(f"worker RSS: {rss:.0f} MB (target < 120 MB)")
+    for variant, (rate, p50, p99, other_rss, cpu, _) in others:
+        us = cpu / args.events * 1e6
+        print(
+            f"(b) with {variant}: {rate:,.0f} events/s ({rate / sg_rate:.2f} of (b)), "
+            f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, {us:.0f} CPU us/event, RSS {other_rss:.0f} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -143,6 +143,8 @@ class KafkaGraph:
             **{
                 "broker_session_timeout": 10.0,
                 "broker_heartbeat_interval": 1.0,
+                # offsets committed every second, not Faust's 2.8 s: a crash replays less
+                "broker_commit_interval": settings.commit_interval_seconds,
                 "stream_buffer_maxsize": 4 * MAX_BATCH,
                 "consumer_max_fetch_size": FETCH_BYTES_PER_PARTITION,
                 **app_options,
