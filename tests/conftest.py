@@ -8,7 +8,7 @@ import pytest
 
 from streamgraph import testing
 
-pytest_plugins = ["streamgraph.broker.pytest_plugin"]
+pytest_plugins = ["streamgraph.broker.pytest_plugin", "task_dump"]
 
 
 @pytest.fixture(params=testing.ENGINES)

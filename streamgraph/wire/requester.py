@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,6 +124,7 @@ class KafkaRequester:
         self._sweeper: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._reply_created = False
+        self._stopping = False
         self.replies = 0  # reply records matched to their request
         self.late_replies = 0
         self.timeouts = 0
@@ -141,7 +142,8 @@ class KafkaRequester:
         """Connect (see `keep_trying`), then keep `ready` and `waiting_for` up to date."""
         if self.keep_trying:
             try:  # a broker that is up: ready when start() returns, as without keep_trying
-                await asyncio.wait_for(self._connect(), FIRST_ATTEMPT_TIMEOUT)
+                async with asyncio.timeout(FIRST_ATTEMPT_TIMEOUT):
+                    await self._connect()
             except Exception as exc:
                 self._not_connected(exc)
         else:
@@ -152,28 +154,27 @@ class KafkaRequester:
         self._keeper = asyncio.create_task(self._keep_ready())
 
     async def stop(self) -> None:
+        """Every wait here is bounded: with the broker gone a Kafka client's stop can wait for
+        it indefinitely, and on Python 3.11 a cancelled task may swallow its cancellation (an
+        inner wait_for finishing in the same moment), so nothing waits on a cancel being obeyed."""
         self.ready = False
         self.waiting_for = "the gateway is stopping"
+        self._stopping = True  # the keeper and sweeper loops end on their own too
         for task in (self._keeper, self._sweeper):
             if task is not None:
                 task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                await _within(task, STOP_TIMEOUT, "a gateway background task to end")
         self._keeper = self._sweeper = None
         client, self._client = self._client, None
-        # bounded: with the broker gone, a Kafka client's stop can wait for it indefinitely
         if client is not None:
-            try:
-                await asyncio.wait_for(client.stop(), STOP_TIMEOUT)
-            except TimeoutError:
-                logger.warning("the Kafka client did not stop within %g s", STOP_TIMEOUT)
+            await _within(client.stop(), STOP_TIMEOUT, "the Kafka client to stop")
         if self._reply_created:
             self._reply_created = False
-            try:
-                await asyncio.wait_for(
-                    delete_reply_topic(self.brokers, self.reply_topic), STOP_TIMEOUT
-                )
-            except TimeoutError:
-                logger.warning("could not delete reply topic %s: no answer", self.reply_topic)
+            await _within(
+                delete_reply_topic(self.brokers, self.reply_topic),
+                STOP_TIMEOUT,
+                f"the deletion of reply topic {self.reply_topic}",
+            )
         for waiter in self._waiters.values():
             waiter.failed(ServiceUnavailableError("the gateway is stopping"))
 
@@ -207,10 +208,11 @@ class KafkaRequester:
     async def _keep_ready(self) -> None:
         """Connect until it works, then re-check readiness: it can be lost and come back."""
         retry = 0.25
-        while True:
+        while not self._stopping:
             if self._client is None:
                 try:
-                    await asyncio.wait_for(self._connect(), CONNECT_TIMEOUT)
+                    async with asyncio.timeout(CONNECT_TIMEOUT):
+                        await self._connect()
                 except Exception as exc:
                     self._not_connected(exc)
                     await asyncio.sleep(retry)
@@ -238,7 +240,8 @@ class KafkaRequester:
         if not client.reading():
             return f"reply topic {self.reply_topic} partition 0 is not assigned yet"
         try:
-            topics = await asyncio.wait_for(client.topics(), CHECK_TIMEOUT)
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                topics = await client.topics()
         except Exception as exc:
             return f"Kafka at {self.brokers} does not answer: {exc!r}"
         if not topics.get(self.reply_topic, False):
@@ -293,7 +296,7 @@ class KafkaRequester:
     async def _sweep(self) -> None:
         """Fail every request past its deadline that has no first answer yet."""
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             await asyncio.sleep(SWEEP_INTERVAL)
             now = loop.time()
             for waiter in self._waiters.values():
@@ -385,3 +388,15 @@ def _reply_span(topic: str, headers: dict[str, bytes], stamp: int | None) -> Non
                 "messaging.destination.name": topic,
             },
         )
+
+
+async def _within(work: Awaitable[Any], timeout: float, what: str) -> None:
+    """Wait up to `timeout` seconds for `work`, then leave it (cancelled) and log; unlike
+    `asyncio.wait_for` on Python 3.11, never waits for a cancellation to be obeyed."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        task.cancel()
+        logger.warning("gave up waiting for %s after %g s", what, timeout)
+    elif not task.cancelled() and task.exception() is not None:
+        logger.warning("waiting for %s: %r", what, task.exception())
