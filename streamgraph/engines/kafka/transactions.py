@@ -1,0 +1,221 @@
+"""exactly_once: one Kafka transaction per agent batch and input partition, owned by streamgraph.
+
+Every input partition a worker is assigned gets its own transactional producer, with the
+transactional id `<app id>|<topic>|<partition>` (the classic scheme of Kafka Streams before
+KIP-447). A batch of records from one input partition runs inside one transaction of that
+partition's producer: every record the batch caused, on any topic (next steps, output, replies,
+dead letters), and the batch's next input offset for the group (`send_offsets_to_transaction`)
+commit together or not at all.
+
+Fencing: whoever is assigned a partition starts its producer before the partition is read
+(`on_assigned`, called before Faust's own assignment handling). Starting a producer with a
+transactional id bumps the id's epoch: the coordinator aborts (or finishes) the transaction a
+previous owner left open, and fences that owner, whose next commit fails. So the offsets the new
+owner then reads from the group are final. The group-metadata form (KIP-447: one producer per
+worker, fenced by the consumer generation) needs `send_offsets_to_transaction` to carry the
+group's generation and member id, which aiokafka 0.14 does not send.
+
+Offsets are committed only by these transactions: the consumer's own commits are switched off
+(transport.LeanConsumer), and it reads `read_committed`, so aborted records are never processed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.structs import TopicPartition
+
+from .sender import RecordSender
+
+__all__ = ["PartitionTransactions", "current_sender"]
+
+logger = logging.getLogger("streamgraph.kafka.eos")
+
+# the sender of the transaction the running agent task is in (each agent is its own task)
+current_sender: ContextVar[RecordSender | None] = ContextVar("current_sender", default=None)
+
+# a failed transaction is retried after this long (the broker may be restarting)
+RETRY_SECONDS = 1.0
+
+
+class _Partition:
+    """The transactional producer of one input partition and its sender."""
+
+    def __init__(self, producer: AIOKafkaProducer, produced: dict[str, int]) -> None:
+        self.producer = producer
+        self.sender = RecordSender(producer, produced)
+        self.lock = asyncio.Lock()  # one transaction at a time per producer
+
+
+class PartitionTransactions:
+    """Transactional producers of the assigned input partitions, one transaction per batch."""
+
+    def __init__(
+        self,
+        app_id: str,
+        group_id: str,
+        topics: Iterable[str],
+        producer_options: dict[str, Any],
+        produced: dict[str, int],
+    ) -> None:
+        self.app_id = app_id
+        self.topics = frozenset(topics)  # the agents' input topics (not Faust's leader topic)
+        self.group_id = group_id
+        self._options = producer_options
+        self._produced = produced
+        self._partitions: dict[tuple[str, int], _Partition] = {}
+        self._starting: dict[tuple[str, int], asyncio.Future[_Partition]] = {}
+        self._admin: AIOKafkaAdminClient | None = None  # started on first use (after a failure)
+        self.commits = 0  # transactions committed (metrics, tests)
+        self.aborts = 0  # transactions aborted and retried
+        self.fenced = 0  # batches dropped because another worker owns their partition now
+
+    def transactional_id(self, topic: str, partition: int) -> str:
+        return f"{self.app_id}|{topic}|{partition}"
+
+    async def on_assigned(self, assigned: Iterable[Any]) -> None:
+        """Start the producers of newly assigned partitions; stop those of revoked ones.
+
+        Called before the consumer seeks to the group's committed offsets: a started producer
+        has fenced the previous owner and closed its open transaction."""
+        wanted = {(tp.topic, tp.partition) for tp in assigned if tp.topic in self.topics}
+        gone = [key for key in self._partitions if key not in wanted]
+        await asyncio.gather(*(self._stop(key) for key in gone))
+        await asyncio.gather(*(self._get(*key) for key in wanted))
+        logger.info("transactional producers ready for %d input partitions", len(wanted))
+
+    async def _get(self, topic: str, partition: int) -> _Partition:
+        key = (topic, partition)
+        found = self._partitions.get(key)
+        if found is not None:
+            return found
+        starting = self._starting.get(key)
+        if starting is None:
+            starting = self._starting[key] = asyncio.ensure_future(self._start(key))
+        try:
+            return await asyncio.shield(starting)
+        finally:
+            if starting.done():
+                self._starting.pop(key, None)
+
+    async def _start(self, key: tuple[str, int]) -> _Partition:
+        producer = AIOKafkaProducer(transactional_id=self.transactional_id(*key), **self._options)
+        await producer.start()  # InitProducerId: fences the previous owner of this id
+        part = self._partitions[key] = _Partition(producer, self._produced)
+        return part
+
+    async def _stop(self, key: tuple[str, int]) -> None:
+        part = self._partitions.pop(key, None)
+        if part is not None:
+            async with part.lock:  # a transaction under way ends first
+                await part.producer.stop()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(self._stop(key) for key in list(self._partitions)))
+        if self._admin is not None:
+            await self._admin.close()
+            self._admin = None
+
+    async def run(
+        self, topic: str, partition: int, next_offset: int, work: Callable[[], Awaitable[None]]
+    ) -> bool:
+        """Run `work` in a transaction that also commits `next_offset` for the group.
+
+        Retried (after an abort) until it commits; False if this worker was fenced: the
+        partition belongs to another worker now, which redoes the batch."""
+        while True:
+            part = await self._get(topic, partition)
+            try:
+                async with part.lock:
+                    if self._partitions.get((topic, partition)) is not part:
+                        continue  # stopped while we waited: revoked, or restarted
+                    await self._transaction(part, topic, partition, next_offset, work)
+                self.commits += 1
+                return True
+            except ProducerFenced:
+                logger.warning(
+                    "fenced on %s[%d]: another worker owns it now; batch dropped here",
+                    topic,
+                    partition,
+                )
+                self.fenced += 1
+                await self._stop((topic, partition))
+                return False
+            except KafkaError:
+                self.aborts += 1
+                logger.exception(
+                    "transaction on %s[%d] failed; retrying the batch in a new producer",
+                    topic,
+                    partition,
+                )
+                await self._stop((topic, partition))
+                await asyncio.sleep(RETRY_SECONDS)
+                if await self._committed_anyway(topic, partition, next_offset):
+                    return True
+
+    async def _committed_anyway(self, topic: str, partition: int, next_offset: int) -> bool:
+        """Whether the failed transaction committed after all (its commit's answer was lost).
+
+        Asked after the partition's producer restarted: that start closed the transaction, so
+        the group's offset read now is final; the batch is redone only if it is not there."""
+        try:
+            await self._get(topic, partition)
+            admin = await self._admin_client()
+            offsets = await admin.list_consumer_group_offsets(
+                self.group_id, partitions=[TopicPartition(topic, partition)]
+            )
+        except KafkaError:
+            logger.exception("reading the committed offset of %s[%d] failed", topic, partition)
+            return False
+        meta = offsets.get(TopicPartition(topic, partition))
+        committed = meta.offset if meta is not None else -1
+        if committed >= next_offset:
+            logger.warning(
+                "the failed transaction on %s[%d] had committed (offset %d): not redone",
+                topic,
+                partition,
+                committed,
+            )
+            self.commits += 1
+            return True
+        return False
+
+    async def _admin_client(self) -> AIOKafkaAdminClient:
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self._options["bootstrap_servers"])
+            await admin.start()
+            self._admin = admin
+        return self._admin
+
+    async def _transaction(
+        self,
+        part: _Partition,
+        topic: str,
+        partition: int,
+        next_offset: int,
+        work: Callable[[], Awaitable[None]],
+    ) -> None:
+        producer = part.producer
+        await producer.begin_transaction()
+        token = current_sender.set(part.sender)
+        try:
+            await work()
+            await producer.send_offsets_to_transaction(
+                {TopicPartition(topic, partition): next_offset}, self.group_id
+            )
+        except BaseException:
+            current_sender.reset(token)
+            try:
+                await producer.abort_transaction()
+            except KafkaError:
+                pass  # the producer is stopped and restarted by the caller
+            raise
+        current_sender.reset(token)
+        await producer.commit_transaction()
