@@ -160,8 +160,11 @@ async def _read_committed(
     return seen
 
 
-async def _feed_and_interrupt(factory: WorkerFactory, interrupt: Callable[[], None]) -> int:
-    """Produce TOTAL events at RATE; call `interrupt` once a quarter are answered.
+async def _feed_and_interrupt(
+    factory: WorkerFactory, interrupt: Callable[[], None], rate: int = RATE
+) -> int:
+    """Produce TOTAL events at `rate`; call `interrupt` (in a thread, the feed goes on) once a
+    quarter are answered.
 
     Returns how many events were answered (committed) before the interruption."""
     entry, out = factory.topic("chain", "in"), factory.topic("chain", "out")
@@ -172,7 +175,7 @@ async def _feed_and_interrupt(factory: WorkerFactory, interrupt: Callable[[], No
         async def feed() -> None:
             started = time.monotonic()
             for i in range(TOTAL):
-                await asyncio.sleep(max(0.0, started + i / RATE - time.monotonic()))
+                await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
                 await producer.send(entry, orjson.dumps({"n": i}), key=str(i).encode())
             await producer.flush()
 
@@ -180,7 +183,7 @@ async def _feed_and_interrupt(factory: WorkerFactory, interrupt: Callable[[], No
         before = await _read_committed(factory.brokers, out, lambda n: n >= TOTAL // 4, 60, 0.0)
         assert len(before) >= TOTAL // 4, f"only {len(before)} answers within 60 s"
         assert not feeding.done(), "the crash must come mid-stream"
-        interrupt()
+        await asyncio.to_thread(interrupt)
         await asyncio.wait_for(feeding, 90)
         return len(before)
     finally:
@@ -196,6 +199,29 @@ def test_exactly_once_survives_a_worker_crash(factory: WorkerFactory) -> None:
     _assert_each_answered_once(factory, "the worker's SIGKILL", answered)
     # where the restarted worker resumed: the offsets its predecessor's transactions committed
     assert "reading from the group's committed offsets" in second.log()
+
+
+def test_exactly_once_holds_across_a_rebalance_and_a_crash(factory: WorkerFactory) -> None:
+    """A second worker joins mid-stream (half the partitions move to it, its producers fence
+    the first worker's), then the first is SIGKILLed (the second takes every partition)."""
+    factory.env["STREAMGRAPH_PROCESSING_GUARANTEE"] = "exactly_once"
+    first = factory.start("chain_topology")
+    taken_over: list[bool] = []
+
+    def join_then_kill() -> None:
+        second = factory.start("chain_topology")
+        deadline = time.monotonic() + 30
+        while "transactional producers ready" not in second.log():
+            assert time.monotonic() < deadline, "the second worker got no partitions in 30 s"
+            time.sleep(0.1)
+        time.sleep(1.0)  # both workers at work
+        first.kill()
+        taken_over.append(True)
+
+    # 150 events/s: the feed lasts 13 s, longer than the second worker's start
+    answered = asyncio.run(_feed_and_interrupt(factory, join_then_kill, rate=150))
+    assert taken_over
+    _assert_each_answered_once(factory, "a rebalance, then the first worker's SIGKILL", answered)
 
 
 def _assert_each_answered_once(factory: WorkerFactory, what: str, answered: int) -> None:

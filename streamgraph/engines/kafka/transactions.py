@@ -73,9 +73,13 @@ class PartitionTransactions:
         self._partitions: dict[tuple[str, int], _Partition] = {}
         self._starting: dict[tuple[str, int], asyncio.Future[_Partition]] = {}
         self._admin: AIOKafkaAdminClient | None = None  # started on first use (after a failure)
+        # never start a producer for a partition not assigned here: it would fence its owner
+        self._assigned: set[tuple[str, int]] = set()
+        # fenced here: another worker owns it; its batches are dropped until the next assignment
+        self._lost: set[tuple[str, int]] = set()
         self.commits = 0  # transactions committed (metrics, tests)
         self.aborts = 0  # transactions aborted and retried
-        self.fenced = 0  # batches dropped because another worker owns their partition now
+        self.dropped = 0  # batches dropped because another worker owns their partition now
 
     def transactional_id(self, topic: str, partition: int) -> str:
         return f"{self.app_id}|{topic}|{partition}"
@@ -86,6 +90,7 @@ class PartitionTransactions:
         Called before the consumer seeks to the group's committed offsets: a started producer
         has fenced the previous owner and closed its open transaction."""
         wanted = {(tp.topic, tp.partition) for tp in assigned if tp.topic in self.topics}
+        self._assigned, self._lost = wanted, set()
         gone = [key for key in self._partitions if key not in wanted]
         await asyncio.gather(*(self._stop(key) for key in gone))
         await asyncio.gather(*(self._get(*key) for key in wanted))
@@ -128,9 +133,20 @@ class PartitionTransactions:
     ) -> bool:
         """Run `work` in a transaction that also commits `next_offset` for the group.
 
-        Retried (after an abort) until it commits; False if this worker was fenced: the
-        partition belongs to another worker now, which redoes the batch."""
+        Retried (after an abort) until it commits; False if the partition belongs to another
+        worker now (this one was fenced, or the partition revoked): that one redoes the batch
+        from the offset committed last."""
+        key = (topic, partition)
         while True:
+            if key in self._lost or key not in self._assigned:
+                self.dropped += 1
+                logger.warning(
+                    "%s[%d] is not this worker's (fenced or revoked): a batch of it is left "
+                    "to its owner",
+                    topic,
+                    partition,
+                )
+                return False
             part = await self._get(topic, partition)
             try:
                 async with part.lock:
@@ -140,14 +156,9 @@ class PartitionTransactions:
                 self.commits += 1
                 return True
             except ProducerFenced:
-                logger.warning(
-                    "fenced on %s[%d]: another worker owns it now; batch dropped here",
-                    topic,
-                    partition,
-                )
-                self.fenced += 1
-                await self._stop((topic, partition))
-                return False
+                logger.warning("fenced on %s[%d]: another worker took it over", topic, partition)
+                self._lost.add(key)
+                await self._stop(key)
             except KafkaError:
                 self.aborts += 1
                 logger.exception(
@@ -155,7 +166,7 @@ class PartitionTransactions:
                     topic,
                     partition,
                 )
-                await self._stop((topic, partition))
+                await self._stop(key)
                 await asyncio.sleep(RETRY_SECONDS)
                 if await self._committed_anyway(topic, partition, next_offset):
                     return True
@@ -165,6 +176,8 @@ class PartitionTransactions:
 
         Asked after the partition's producer restarted: that start closed the transaction, so
         the group's offset read now is final; the batch is redone only if it is not there."""
+        if (topic, partition) in self._lost or (topic, partition) not in self._assigned:
+            return False  # not ours any more (and a producer started now would fence the owner)
         try:
             await self._get(topic, partition)
             admin = await self._admin_client()
@@ -214,8 +227,8 @@ class PartitionTransactions:
             current_sender.reset(token)
             try:
                 await producer.abort_transaction()
-            except KafkaError:
-                pass  # the producer is stopped and restarted by the caller
+            except Exception:  # a failed producer: the caller restarts it
+                logger.debug("aborting failed", exc_info=True)
             raise
         current_sender.reset(token)
         await producer.commit_transaction()
