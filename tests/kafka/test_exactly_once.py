@@ -21,7 +21,7 @@ import asyncio
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -161,10 +161,9 @@ async def _read_committed(
 
 
 async def _feed_and_interrupt(
-    factory: WorkerFactory, interrupt: Callable[[], None], rate: int = RATE
+    factory: WorkerFactory, interrupt: Callable[[], Awaitable[None]], rate: int = RATE
 ) -> int:
-    """Produce TOTAL events at `rate`; call `interrupt` (in a thread, the feed goes on) once a
-    quarter are answered.
+    """Produce TOTAL events at `rate`; await `interrupt` once a quarter are answered.
 
     Returns how many events were answered (committed) before the interruption."""
     entry, out = factory.topic("chain", "in"), factory.topic("chain", "out")
@@ -183,7 +182,7 @@ async def _feed_and_interrupt(
         before = await _read_committed(factory.brokers, out, lambda n: n >= TOTAL // 4, 60, 0.0)
         assert len(before) >= TOTAL // 4, f"only {len(before)} answers within 60 s"
         assert not feeding.done(), "the crash must come mid-stream"
-        await asyncio.to_thread(interrupt)
+        await interrupt()
         await asyncio.wait_for(feeding, 90)
         return len(before)
     finally:
@@ -194,7 +193,11 @@ def test_exactly_once_survives_a_worker_crash(factory: WorkerFactory) -> None:
     """2,000 events through three steps; SIGKILL mid-stream; restart: one answer per event."""
     factory.env["STREAMGRAPH_PROCESSING_GUARANTEE"] = "exactly_once"
     first = factory.start("chain_topology")
-    answered = asyncio.run(_feed_and_interrupt(factory, first.kill))
+
+    async def kill() -> None:
+        first.kill()
+
+    answered = asyncio.run(_feed_and_interrupt(factory, kill))
     second = factory.start("chain_topology")
     _assert_each_answered_once(factory, "the worker's SIGKILL", answered)
     # where the restarted worker resumed: the offsets its predecessor's transactions committed
@@ -219,7 +222,10 @@ def test_exactly_once_holds_across_a_rebalance_and_a_crash(factory: WorkerFactor
         taken_over.append(True)
 
     # 150 events/s: the feed lasts 13 s, longer than the second worker's start
-    answered = asyncio.run(_feed_and_interrupt(factory, join_then_kill, rate=150))
+    async def interrupt() -> None:
+        await asyncio.to_thread(join_then_kill)  # the feed goes on while the second starts
+
+    answered = asyncio.run(_feed_and_interrupt(factory, interrupt, rate=150))
     assert taken_over
     _assert_each_answered_once(factory, "a rebalance, then the first worker's SIGKILL", answered)
 
@@ -256,10 +262,12 @@ def test_exactly_once_survives_a_broker_restart(own_broker: LocalKafka, tmp_path
     try:
         worker = factory.start("chain_topology")
 
-        def restart() -> None:
-            own_broker.stop_node(0)
-            time.sleep(3)
-            own_broker.start_node(0)  # the same port, the same data
+        async def restart() -> None:
+            await asyncio.to_thread(own_broker.stop_node, 0)
+            await asyncio.sleep(3)
+            # the same port, the same data; started on this thread: the broker is tied to the
+            # thread that starts it (setpriv --pdeathsig), and to_thread's would end first
+            own_broker.start_node(0)
 
         answered = asyncio.run(_feed_and_interrupt(factory, restart))
         _assert_each_answered_once(factory, "a broker restart", answered)

@@ -321,17 +321,24 @@ class KafkaGraph:
             parts.setdefault((message.topic, message.partition), []).append(record)
         self.counters.in_flight += 1
         try:
-            for (topic, partition), part in parts.items():
-
-                async def work(part: list[Any] = part) -> None:
-                    # delivery futures: the commit waits for them, and fails if one failed
-                    await self._run_steps(name, part)
-
-                await eos.run(topic, partition, part[-1].message.offset + 1, work)
-                for record in part:
-                    record.ack()
+            # the partitions' transactions run side by side (each in its own task, so each
+            # sees its own `current_sender`); one partition's records stay in order
+            await asyncio.gather(
+                *(self._run_in_transaction(name, eos, key, part) for key, part in parts.items())
+            )
         finally:
             self.counters.in_flight -= 1
+
+    async def _run_in_transaction(
+        self, name: str, eos: PartitionTransactions, key: tuple[str, int], part: list[Any]
+    ) -> None:
+        async def work() -> None:
+            # delivery futures: the commit waits for them, and fails if one failed
+            await self._run_steps(name, part)
+
+        await eos.run(key[0], key[1], part[-1].message.offset + 1, work)
+        for record in part:
+            record.ack()
 
     async def _run_steps(self, name: str, records: list[Any]) -> list[Awaitable[Any]]:
         """Run step `name` on each record; the delivery futures of everything sent."""
