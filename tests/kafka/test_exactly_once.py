@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from workers import WorkerFactory, collect, produce
 
+import streamgraph as sg
 from streamgraph.broker import LocalKafka
 from streamgraph.engines.kafka import KafkaGraph
 from streamgraph.errors import StreamgraphError
@@ -122,6 +123,14 @@ def test_exactly_once_refuses_graphs_whose_state_cannot_join_the_transaction() -
     with pytest.raises(StreamgraphError, match="needs lean_transport=true"):
         KafkaGraph(chain, Settings(processing_guarantee="exactly_once", lean_transport=False))
     assert KafkaGraph(chain, Settings(processing_guarantee="exactly_once")).eos is not None
+    two_starts = sg.new_function("two")
+    graph = two_starts.set_topology("flow")
+    graph.add_step(name="a", handler="(event)")
+    graph.add_step(name="b", handler="(event)")  # both read the entry topic
+    with pytest.raises(
+        StreamgraphError, match=r"several steps read one topic \(sg\.two\.in: a, b\)"
+    ):
+        KafkaGraph(two_starts, Settings(processing_guarantee="exactly_once"))
 
 
 TOTAL = 2_000

@@ -191,6 +191,18 @@ class KafkaGraph:
                 "transactions, and a Batch step holds inputs across agent batches; use "
                 "at_least_once for this graph"
             )
+        readers: dict[str, list[str]] = {}
+        for name, topics in self.topology.sources.items():
+            for topic in topics:
+                readers.setdefault(topic, []).append(name)
+        shared = {topic: names for topic, names in readers.items() if len(names) > 1}
+        if shared:
+            topic, names = next(iter(shared.items()))
+            raise StreamgraphError(
+                "processing_guarantee='exactly_once' is not supported when several steps read "
+                f"one topic ({topic}: {', '.join(names)}): each would commit the topic's "
+                "offsets at its own pace; use at_least_once for this graph"
+            )
         settings = self.settings
         eos = PartitionTransactions(
             self.app.conf.id,
@@ -204,6 +216,7 @@ class KafkaGraph:
             self.counters.produced,
         )
         self.app.eos = eos  # type: ignore[attr-defined]  # read by transport.LeanConsumer
+        eos.on_failure = self.app.crash
         return eos
 
     # -- wiring ---------------------------------------------------------------------------------
@@ -309,36 +322,29 @@ class KafkaGraph:
         self._ack_when_delivered(records, sent)
 
     async def _run_in_transactions(self, name: str, records: list[Any]) -> None:
-        """exactly_once: the records of each input partition in one transaction, then acked.
+        """exactly_once: each input partition's records to its next transaction (group commit).
 
-        The ack only lets Faust forget the record (its offset commits are off): the offset is
-        committed by the transaction, with the records the batch caused."""
+        The records are acked once it committed; the ack only lets Faust forget them (its offset
+        commits are off): the offsets are committed by the transaction, with what they caused."""
         eos = self.eos
         assert eos is not None
         parts: dict[tuple[str, int], list[Any]] = {}
         for record in records:
             message = record.message
             parts.setdefault((message.topic, message.partition), []).append(record)
-        self.counters.in_flight += 1
-        try:
-            # the partitions' transactions run side by side (each in its own task, so each
-            # sees its own `current_sender`); one partition's records stay in order
-            await asyncio.gather(
-                *(self._run_in_transaction(name, eos, key, part) for key, part in parts.items())
-            )
-        finally:
-            self.counters.in_flight -= 1
 
-    async def _run_in_transaction(
-        self, name: str, eos: PartitionTransactions, key: tuple[str, int], part: list[Any]
-    ) -> None:
-        async def work() -> None:
-            # delivery futures: the commit waits for them, and fails if one failed
+        async def work(part: list[Any]) -> None:
+            # the delivery futures need no wait: the commit waits for them, and fails if one did
             await self._run_steps(name, part)
 
-        await eos.run(key[0], key[1], part[-1].message.offset + 1, work)
-        for record in part:
+        for (topic, partition), part in parts.items():
+            self.counters.in_flight += len(part)
+            await eos.submit(topic, partition, part, work, self._committed)
+
+    def _committed(self, records: list[Any]) -> None:
+        for record in records:
             record.ack()
+        self.counters.in_flight -= len(records)
 
     async def _run_steps(self, name: str, records: list[Any]) -> list[Awaitable[Any]]:
         """Run step `name` on each record; the delivery futures of everything sent."""

@@ -43,6 +43,21 @@ current_sender: ContextVar[RecordSender | None] = ContextVar("current_sender", d
 
 # a failed transaction is retried after this long (the broker may be restarting)
 RETRY_SECONDS = 1.0
+# records queued for one input partition's next transaction before the agent waits for room
+MAX_PENDING = 1000
+
+Work = Callable[[list[Any]], Awaitable[None]]  # runs the steps on records, inside a transaction
+Done = Callable[[list[Any]], None]  # called with the records once their transaction committed
+
+
+class _Lane:
+    """The records of one input partition waiting for its next transaction, and its task."""
+
+    def __init__(self) -> None:
+        self.records: list[Any] = []
+        self.ready = asyncio.Event()  # records were added
+        self.room = asyncio.Event()  # the queue was taken (the agent may add more)
+        self.task: asyncio.Task[None] | None = None
 
 
 class _Partition:
@@ -77,6 +92,9 @@ class PartitionTransactions:
         self._assigned: set[tuple[str, int]] = set()
         # fenced here: another worker owns it; its batches are dropped until the next assignment
         self._lost: set[tuple[str, int]] = set()
+        self._lanes: dict[tuple[str, int], _Lane] = {}
+        # what to do when a batch fails outside Kafka (the worker crashes itself)
+        self.on_failure: Callable[[BaseException], Awaitable[None]] | None = None
         self.commits = 0  # transactions committed (metrics, tests)
         self.aborts = 0  # transactions aborted and retried
         self.dropped = 0  # batches dropped because another worker owns their partition now
@@ -123,10 +141,57 @@ class PartitionTransactions:
                 await part.producer.stop()
 
     async def stop(self) -> None:
+        lanes = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        for task in lanes:
+            task.cancel()
+        await asyncio.gather(*lanes, return_exceptions=True)
+        self._lanes.clear()
         await asyncio.gather(*(self._stop(key) for key in list(self._partitions)))
         if self._admin is not None:
             await self._admin.close()
             self._admin = None
+
+    # -- group commit: a partition's records queue while its previous transaction commits -----
+    async def submit(
+        self, topic: str, partition: int, records: list[Any], work: Work, done: Done
+    ) -> None:
+        """Queue `records` of one input partition (in offset order) for its next transaction.
+
+        The agent goes on with its next batch meanwhile; whatever queued for the partition while
+        a transaction committed goes into the next one. Waits only while MAX_PENDING records
+        are queued for the partition."""
+        key = (topic, partition)
+        lane = self._lanes.get(key)
+        if lane is None or lane.task is None or lane.task.done():
+            lane = self._lanes[key] = _Lane()
+            lane.task = asyncio.ensure_future(self._drain(key, lane, work, done))
+        lane.records.extend(records)
+        lane.ready.set()
+        while len(lane.records) > MAX_PENDING and not lane.task.done():
+            lane.room.clear()
+            await lane.room.wait()
+
+    async def _drain(self, key: tuple[str, int], lane: _Lane, work: Work, done: Done) -> None:
+        while True:
+            await lane.ready.wait()
+            lane.ready.clear()
+            while lane.records:
+                records, lane.records = lane.records, []
+                lane.room.set()
+
+                async def batch(records: list[Any] = records) -> None:
+                    await work(records)
+
+                try:
+                    await self.run(key[0], key[1], records[-1].message.offset + 1, batch)
+                except Exception as exc:
+                    # not committed, not acked: the worker stops, and the next owner of the
+                    # partition redoes the records from the committed offset
+                    logger.exception("%s[%d]: a batch failed outside Kafka", *key)
+                    if self.on_failure is not None:
+                        await self.on_failure(exc)
+                    return
+                done(records)
 
     async def run(
         self, topic: str, partition: int, next_offset: int, work: Callable[[], Awaitable[None]]
@@ -218,12 +283,19 @@ class PartitionTransactions:
         producer = part.producer
         await producer.begin_transaction()
         token = current_sender.set(part.sender)
-        try:
-            await work()
-            await producer.send_offsets_to_transaction(
+        # the offsets are known up front: their two requests go while the steps run and send
+        offsets = asyncio.ensure_future(
+            producer.send_offsets_to_transaction(
                 {TopicPartition(topic, partition): next_offset}, self.group_id
             )
+        )
+        try:
+            await work()
+            await offsets
         except BaseException:
+            if not offsets.done():
+                offsets.cancel()
+            await asyncio.gather(offsets, return_exceptions=True)
             current_sender.reset(token)
             try:
                 await producer.abort_transaction()
