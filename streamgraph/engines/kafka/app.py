@@ -13,9 +13,10 @@ With `lean_transport` (the default) the app is a `LeanApp` whose agents take the
 records in batches (transport.py, batches.py); with `lean_transport=false` it is Faust's stock
 `faust.App`, `faust.Stream` and `faust.Schema`, and every agent iterates event by event.
 
-With `processing_guarantee="exactly_once"` an agent runs each batch's records of one input
-partition inside a transaction of that partition's producer (transactions.py), which also
-commits the batch's offsets; the records are acked (for Faust's bookkeeping) once it committed.
+With `processing_guarantee="exactly_once"` an agent hands each batch's records of one input
+partition to that partition's lane (transactions.py), which runs them inside a transaction of
+the partition's producer that also commits their offsets; the records are acked (for Faust's
+bookkeeping) once it committed.
 """
 
 from __future__ import annotations

@@ -85,12 +85,21 @@ class LeanConsumer(faust_aiokafka.Consumer):
             # before Faust seeks to the committed offsets (once its recovery is done): the
             # producers started here fenced the partitions' previous owners, whose open
             # transactions are closed, so the offsets read then are final
-            await eos.on_assigned(assigned)
+            try:
+                await eos.on_assigned(assigned)
+            except Exception as exc:  # (aiokafka would log it and go on with no producers)
+                self.log.exception("exactly_once: starting the transactional producers failed")
+                await self.app.crash(exc)
+                return
         await super().on_partitions_assigned(assigned, generation_id)
 
     async def _commit(self, offsets: Any) -> bool:
         if getattr(self.app, "eos", None) is not None:
-            return False  # offsets are committed by the transactions, with their outputs
+            # offsets are committed by the transactions, with their outputs; these (acked once
+            # their transaction committed) are, so Faust's livelock check is told so
+            now = time.monotonic()
+            cast(Any, self._thread).tp_last_committed_at.update({tp: now for tp in offsets})
+            return False
         return await super()._commit(offsets)
 
     async def perform_seek(self) -> None:

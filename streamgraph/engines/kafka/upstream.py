@@ -129,6 +129,12 @@ UPSTREAM: tuple[Upstream, ...] = (
         "0002b9f4debc8fe6",
     ),
     Upstream(
+        f"{_DRIVER}:AIOKafkaConsumerThread.verify_event_path",
+        "transport.LeanConsumer._commit",
+        "reads tp_last_committed_at (the livelock warning), which _commit sets under exactly_once",
+        "a1c821ef6912e138",
+    ),
+    Upstream(
         f"{_C}.perform_seek",
         "transport.LeanConsumer.perform_seek",
         "extended to log the positions (read from _read_offset) under exactly_once",
