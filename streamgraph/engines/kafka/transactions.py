@@ -98,7 +98,7 @@ class PartitionTransactions:
         # what to do when a batch fails outside Kafka (the worker crashes itself)
         self.on_failure: Callable[[BaseException], Awaitable[None]] | None = None
         self.commits = 0  # transactions committed (metrics, tests)
-        self.aborts = 0  # transactions aborted and retried
+        self.aborts = 0  # failures retried (a transaction, or reading its offset back)
         self.dropped = 0  # batches dropped because another worker owns their partition now
 
     def transactional_id(self, topic: str, partition: int) -> str:
