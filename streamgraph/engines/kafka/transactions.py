@@ -45,6 +45,10 @@ current_sender: ContextVar[RecordSender | None] = ContextVar("current_sender", d
 
 # a failed transaction is retried after this long (the broker may be restarting)
 RETRY_SECONDS = 1.0
+# a transaction's own requests (offsets, commit, abort) not answered by then count as failed:
+# after a SIGKILLed broker came back, aiokafka 0.14 left some transactions waiting forever
+# (their partitions stuck, never retried); the producer is restarted instead
+KAFKA_STEP_SECONDS = 30.0
 # records queued for one input partition's next transaction before the agent waits for room
 MAX_PENDING = 1000
 
@@ -140,7 +144,10 @@ class PartitionTransactions:
         part = self._partitions.pop(key, None)
         if part is not None:
             async with part.lock:  # a transaction under way ends first
-                await part.producer.stop()
+                try:
+                    await asyncio.wait_for(part.producer.stop(), KAFKA_STEP_SECONDS)
+                except Exception:  # (a wedged producer: its epoch is fenced by the next one)
+                    logger.warning("stopping the producer of %s[%d] failed", *key, exc_info=True)
 
     async def stop(self) -> None:
         lanes = [lane.task for lane in self._lanes.values() if lane.task is not None]
@@ -280,7 +287,7 @@ class PartitionTransactions:
         work: Callable[[], Awaitable[None]],
     ) -> None:
         producer = part.producer
-        await producer.begin_transaction()
+        await asyncio.wait_for(producer.begin_transaction(), KAFKA_STEP_SECONDS)
         token = current_sender.set(part.sender)
         # the offsets are known up front: their two requests go while the steps run and send
         offsets = asyncio.ensure_future(
@@ -289,17 +296,18 @@ class PartitionTransactions:
             )
         )
         try:
-            await work()
-            await offsets
-        except BaseException:
+            await work()  # (steps may take long: only Kafka's own requests are timed)
+            await asyncio.wait_for(offsets, KAFKA_STEP_SECONDS)
+        except BaseException as exc:
             if not offsets.done():
                 offsets.cancel()
             await asyncio.gather(offsets, return_exceptions=True)
             current_sender.reset(token)
-            try:
-                await producer.abort_transaction()
-            except Exception:  # a failed producer: the caller restarts it
-                logger.debug("aborting failed", exc_info=True)
+            if not isinstance(exc, asyncio.CancelledError | TimeoutError):  # (not wedged)
+                try:
+                    await asyncio.wait_for(producer.abort_transaction(), KAFKA_STEP_SECONDS)
+                except Exception:  # a failed producer: the caller restarts it
+                    logger.debug("aborting failed", exc_info=True)
             raise
         current_sender.reset(token)
-        await producer.commit_transaction()
+        await asyncio.wait_for(producer.commit_transaction(), KAFKA_STEP_SECONDS)
