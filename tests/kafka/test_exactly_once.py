@@ -10,9 +10,10 @@ write them again, and `read_committed` readers see the duplicates. (Records to c
 do go into a transaction, but into the one of the destination partition, while the input's
 offset is committed in the transaction of the source partition: the two are not atomic either.)
 
-So streamgraph does not use Faust's transactions: it runs its own, one per agent batch and input
-partition (streamgraph/engines/kafka/transactions.py). The first test pins Faust's behaviour
-down on the real broker; the others crash a streamgraph worker mid-stream and count answers.
+So streamgraph does not use Faust's transactions: it runs its own, per input partition
+(streamgraph/engines/kafka/transactions.py). The first test pins Faust's behaviour down on the
+real broker; the crash tests interrupt a streamgraph worker mid-stream (SIGKILL, a rebalance, a
+broker stopped or killed) and count its answers with a read_committed reader.
 """
 
 from __future__ import annotations
