@@ -50,6 +50,12 @@ RETRY_SECONDS = 1.0
 # after a SIGKILLed broker came back, aiokafka 0.14 left some transactions waiting forever
 # (their partitions stuck, never retried); the producer is restarted instead
 KAFKA_STEP_SECONDS = 30.0
+# how long the broker lets a transaction stay open before it aborts it (and fences the producer,
+# whose partition's batches are then left alone until the next assignment): aiokafka's 60 s
+# default would cut a batch whose steps call slow models; 5 min is within the broker's default
+# transaction.max.timeout.ms (15 min). A crashed owner's open transaction is aborted sooner, by
+# its successor's producer start.
+TRANSACTION_TIMEOUT_MS = 300_000
 # records queued for one input partition's next transaction before the agent waits for room
 MAX_PENDING = 1000
 
@@ -136,7 +142,11 @@ class PartitionTransactions:
                 self._starting.pop(key, None)
 
     async def _start(self, key: tuple[str, int]) -> _Partition:
-        producer = AIOKafkaProducer(transactional_id=self.transactional_id(*key), **self._options)
+        producer = AIOKafkaProducer(
+            transactional_id=self.transactional_id(*key),
+            transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
+            **self._options,
+        )
         await producer.start()  # InitProducerId: fences the previous owner of this id
         part = self._partitions[key] = _Partition(producer, self._produced)
         return part
