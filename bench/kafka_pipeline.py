@@ -80,6 +80,11 @@ async def relay(brokers: str, source: str, target: str, fn: Any, group: str) -> 
         await producer.stop()
 
 
+# results count once committed: an exactly_once worker's are visible only then (without
+# transactions read_committed reads the same records as soon)
+ISOLATION = "read_committed"
+
+
 def cpu_seconds(pid: int | None = None) -> float:
     """User + system CPU time of process `pid` (this process when None)."""
     if pid is None:
@@ -91,7 +96,8 @@ def cpu_seconds(pid: int | None = None) -> float:
 
 async def throughput(brokers: str, entry: str, out: str, events: int) -> float:
     """Events/s from the first produce until the last result is read from `out`."""
-    consumer = AIOKafkaConsumer(out, bootstrap_servers=brokers, auto_offset_reset="latest")
+    consumer = AIOKafkaConsumer(out, bootstrap_servers=brokers, auto_offset_reset="latest",
+                                isolation_level=ISOLATION)  # fmt: skip
     await consumer.start()
     await consumer.seek_to_end()
     await asyncio.sleep(0.5)
@@ -120,7 +126,8 @@ async def throughput(brokers: str, entry: str, out: str, events: int) -> float:
 
 async def latency(brokers: str, entry: str, out: str, requests: int) -> tuple[float, float]:
     """p50/p99 in ms of one event at a time through the flow."""
-    consumer = AIOKafkaConsumer(out, bootstrap_servers=brokers, auto_offset_reset="latest")
+    consumer = AIOKafkaConsumer(out, bootstrap_servers=brokers, auto_offset_reset="latest",
+                                isolation_level=ISOLATION)  # fmt: skip
     await consumer.start()
     await consumer.seek_to_end()
     producer = AIOKafkaProducer(bootstrap_servers=brokers, linger_ms=0)

@@ -47,9 +47,12 @@ class Settings(BaseSettings):
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once",
         description="at_least_once commits an offset only after the outputs it caused were "
-        "acknowledged (after a crash an event may be processed twice). exactly_once is refused: "
-        "faust-streaming 0.15 writes the output, reply and dead-letter topics outside its "
-        "transactions, so a crash still duplicates results (tests/kafka/test_exactly_once.py).",
+        "acknowledged (after a crash an event may be processed twice). exactly_once runs the "
+        "records of each input partition in Kafka transactions of that partition's own "
+        "producer (engines/kafka/transactions.py): every record they caused and their input "
+        "offsets commit together; readers of its topics must read read_committed. Refused "
+        "for graphs with Merge, Collector or Batch steps, a topic read by several steps, and "
+        "with lean_transport=false.",
     )
     commit_interval_seconds: float = Field(
         1.0,

@@ -45,8 +45,13 @@ class AiokafkaClient:
             request_timeout_ms=self.send_timeout_ms,
         )
         await self._producer.start()
-        # no consumer group: the reply topic is ours alone, so no rebalance can take it away
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.brokers)
+        # no consumer group: the reply topic is ours alone, so no rebalance can take it away.
+        # read_committed: an exactly_once worker's answers count only once its transaction
+        # committed (an aborted one is redone); records written outside transactions are read
+        # as soon as before, so at_least_once workers see no difference (librdkafka's default)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.brokers, isolation_level="read_committed"
+        )
         await self._consumer.start()
         partition = TopicPartition(reply_topic, 0)
         self._consumer.assign([partition])

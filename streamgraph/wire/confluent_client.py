@@ -65,6 +65,8 @@ class ConfluentClient:
             "group.id": f"sg-reply-{uuid.uuid4().hex[:12]}",
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
+            # explicit, as the aiokafka client: exactly_once answers only once committed
+            "isolation.level": "read_committed",
             "allow.auto.create.topics": False,
             "enable.partition.eof": False,  # so every error the reader sees is worth a warning
         }

@@ -10,7 +10,10 @@ write them again, and `read_committed` readers see the duplicates. (Records to c
 do go into a transaction, but into the one of the destination partition, while the input's
 offset is committed in the transaction of the source partition: the two are not atomic either.)
 
-So streamgraph keeps refusing exactly_once; these tests pin the evidence down on the real broker.
+So streamgraph does not use Faust's transactions: it runs its own, per input partition
+(streamgraph/engines/kafka/transactions.py). The first test pins Faust's behaviour down on the
+real broker; the crash tests interrupt a streamgraph worker mid-stream (SIGKILL, a rebalance, a
+broker stopped or killed) and count its answers with a read_committed reader.
 """
 
 from __future__ import annotations
@@ -19,16 +22,20 @@ import asyncio
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import chain_topology
+import merge_topology
+import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from workers import WorkerFactory, collect, produce
 
 import streamgraph as sg
+from streamgraph.broker import LocalKafka
 from streamgraph.engines.kafka import KafkaGraph
 from streamgraph.errors import StreamgraphError
 from streamgraph.settings import Settings
@@ -109,43 +116,180 @@ def test_faust_writes_unconsumed_topics_outside_any_transaction(factory: WorkerF
     assert (out_records, out_end) == (total, total)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="faust-streaming 0.15.3 writes topics the worker does not consume outside any "
-    "transaction, so a crash duplicates their records even for read_committed readers",
-)
-def test_faust_exactly_once_survives_a_crash_without_duplicates(factory: WorkerFactory) -> None:
-    """2,000 events through two steps; SIGKILL midway; restart: exactly one result per event."""
-    total = 2_000
-    entry, out = factory.topic("eos", "in"), factory.topic("eos", "out")
-    first = _start(factory)
-    asyncio.run(produce(factory.brokers, entry, _records(total)))
-    early = asyncio.run(collect(factory.brokers, out, total // 4, 120))
-    if not total // 4 <= len(early) < total:  # not an AssertionError: not the expected failure
-        pytest.fail(f"the crash must come midway; {len(early)} of {total} results before it")
-    first.kill()
-    _start(factory)
-    done = asyncio.run(
-        collect(
-            factory.brokers,
-            out,
-            total,
-            180,
-            key_of=lambda m: m.key,
-            isolation_level="read_committed",
-        )
+def test_exactly_once_refuses_graphs_whose_state_cannot_join_the_transaction() -> None:
+    merge_fn = merge_topology.build_function()
+    with pytest.raises(StreamgraphError, match=r"Merge, Collector or Batch steps \(join"):
+        KafkaGraph(merge_fn, Settings(processing_guarantee="exactly_once"))
+    chain = chain_topology.build_function()
+    with pytest.raises(StreamgraphError, match="needs lean_transport=true"):
+        KafkaGraph(chain, Settings(processing_guarantee="exactly_once", lean_transport=False))
+    assert KafkaGraph(chain, Settings(processing_guarantee="exactly_once")).eos is not None
+    two_starts = sg.new_function("two")
+    graph = two_starts.set_topology("flow")
+    graph.add_step(name="a", handler="(event)")
+    graph.add_step(name="b", handler="(event)")  # both read the entry topic
+    with pytest.raises(
+        StreamgraphError, match=r"several steps read one topic \(sg\.two\.in: a, b\)"
+    ):
+        KafkaGraph(two_starts, Settings(processing_guarantee="exactly_once"))
+
+
+TOTAL = 2_000
+RATE = 400  # events/s: the feed lasts 5 s, the crash comes while it runs
+
+
+async def _read_committed(
+    brokers: str, topic: str, until: Callable[[int], bool], timeout: float, settle: float = 3.0
+) -> Counter[int]:
+    """Answers per event number on `topic` (read_committed, from the start) until `until(n)`
+    holds for n distinct events, then `settle` s more of reading, to catch late duplicates."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=brokers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
     )
-    seen = Counter(m.key for m in done)
-    duplicates = sum(c - 1 for c in seen.values())
-    print(f"exactly_once crash test: {len(seen)} of {total} events, {duplicates} duplicates")
-    if len(seen) != total:
-        pytest.fail(f"{total - len(seen)} events have no result at all")
-    assert duplicates == 0
+    await consumer.start()
+    seen: Counter[int] = Counter()
+    deadline = time.monotonic() + timeout
+    settled: float | None = None
+    try:
+        while time.monotonic() < (settled or deadline):
+            batch = await consumer.getmany(timeout_ms=300, max_records=5000)
+            for messages in batch.values():
+                for message in messages:
+                    answer = orjson.loads(message.value)
+                    assert answer["steps"] == ["parse", "score", "finish"], answer
+                    assert answer["score"] == 2 * answer["n"], answer
+                    seen[answer["n"]] += 1
+            if settled is None and until(len(seen)):
+                settled = time.monotonic() + settle
+    finally:
+        await consumer.stop()
+    return seen
 
 
-def test_streamgraph_refuses_exactly_once_and_says_why() -> None:
-    fn = sg.new_function("eos")
-    fn.set_topology("flow").to(name="a", handler="(event)")
-    with pytest.raises(StreamgraphError, match="outside any transaction"):
-        KafkaGraph(fn, Settings(processing_guarantee="exactly_once"))
+async def _feed_and_interrupt(
+    factory: WorkerFactory, interrupt: Callable[[], Awaitable[None]], rate: int = RATE
+) -> int:
+    """Produce TOTAL events at `rate`; await `interrupt` once a quarter are answered.
+
+    Returns how many events were answered (committed) before the interruption."""
+    entry, out = factory.topic("chain", "in"), factory.topic("chain", "out")
+    # idempotent: a send retried across a broker restart must not write an input twice (a
+    # killed broker that wrote a batch but never answered left event 625 twice in `in`)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=factory.brokers, acks="all", enable_idempotence=True
+    )
+    await producer.start()
+    try:
+
+        async def feed() -> None:
+            started = time.monotonic()
+            for i in range(TOTAL):
+                await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+                await producer.send(entry, orjson.dumps({"n": i}), key=str(i).encode())
+            await producer.flush()
+
+        feeding = asyncio.ensure_future(feed())
+        before = await _read_committed(factory.brokers, out, lambda n: n >= TOTAL // 4, 60, 0.0)
+        assert len(before) >= TOTAL // 4, f"only {len(before)} answers within 60 s"
+        assert not feeding.done(), "the crash must come mid-stream"
+        await interrupt()
+        await asyncio.wait_for(feeding, 90)
+        return len(before)
+    finally:
+        await producer.stop()
+
+
+def test_exactly_once_survives_a_worker_crash(factory: WorkerFactory) -> None:
+    """2,000 events through three steps; SIGKILL mid-stream; restart: one answer per event."""
+    factory.env["STREAMGRAPH_PROCESSING_GUARANTEE"] = "exactly_once"
+    first = factory.start("chain_topology")
+
+    async def kill() -> None:
+        first.kill()
+
+    answered = asyncio.run(_feed_and_interrupt(factory, kill))
+    second = factory.start("chain_topology")
+    _assert_each_answered_once(factory, "the worker's SIGKILL", answered)
+    # where the restarted worker resumed: the offsets its predecessor's transactions committed
+    assert "reading from the group's committed offsets" in second.log()
+
+
+def test_exactly_once_holds_across_a_rebalance_and_a_crash(factory: WorkerFactory) -> None:
+    """A second worker joins mid-stream (half the partitions move to it, its producers fence
+    the first worker's), then the first is SIGKILLed (the second takes every partition)."""
+    factory.env["STREAMGRAPH_PROCESSING_GUARANTEE"] = "exactly_once"
+    first = factory.start("chain_topology")
+    taken_over: list[bool] = []
+
+    def join_then_kill() -> None:
+        second = factory.start("chain_topology")
+        deadline = time.monotonic() + 30
+        while "transactional producers ready" not in second.log():
+            assert time.monotonic() < deadline, "the second worker got no partitions in 30 s"
+            time.sleep(0.1)
+        time.sleep(1.0)  # both workers at work
+        first.kill()
+        taken_over.append(True)
+
+    # 150 events/s: the feed lasts 13 s, longer than the second worker's start
+    async def interrupt() -> None:
+        await asyncio.to_thread(join_then_kill)  # the feed goes on while the second starts
+
+    answered = asyncio.run(_feed_and_interrupt(factory, interrupt, rate=150))
+    assert taken_over
+    _assert_each_answered_once(factory, "a rebalance, then the first worker's SIGKILL", answered)
+
+
+def _assert_each_answered_once(factory: WorkerFactory, what: str, answered: int) -> None:
+    out = factory.topic("chain", "out")
+    seen = asyncio.run(_read_committed(factory.brokers, out, lambda n: n >= TOTAL, 150))
+    missing = sorted(set(range(TOTAL)) - set(seen))
+    doubled = {n: c for n, c in seen.items() if c > 1}
+    print(
+        f"exactly_once, {what}: {answered} answered before it; in the end {len(seen)} of "
+        f"{TOTAL} events answered, {len(missing)} lost, "
+        f"{sum(doubled.values()) - len(doubled)} duplicate answers"
+    )
+    assert not missing, f"{len(missing)} events lost, e.g. {missing[:10]}"
+    assert not doubled, f"{len(doubled)} events answered twice or more, e.g. {list(doubled)[:10]}"
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[LocalKafka]:
+    broker = LocalKafka(data_dir=tmp_path / "kafka").start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.mark.timeout(600)  # a broker of its own, stopped and started again: over the default
+@pytest.mark.parametrize("how", ["stop", "kill"])
+def test_exactly_once_survives_a_broker_restart(
+    own_broker: LocalKafka, tmp_path: Path, how: str
+) -> None:
+    """2,000 events through three steps; the broker stopped (SIGTERM) or killed (SIGKILL)
+    mid-stream, 3 s down, then started again on the same port with the same data."""
+    factory = WorkerFactory(own_broker.bootstrap_servers, tmp_path / "workers")
+    factory.env["PYTHONPATH"] = str(HERE)
+    factory.env["STREAMGRAPH_PROCESSING_GUARANTEE"] = "exactly_once"
+    try:
+        worker = factory.start("chain_topology")
+
+        async def restart() -> None:
+            down = own_broker.stop_node if how == "stop" else own_broker.kill_node
+            await asyncio.to_thread(down, 0)
+            await asyncio.sleep(3)
+            # the same port, the same data; started on this thread: the broker is tied to the
+            # thread that starts it (setpriv --pdeathsig), and to_thread's would end first
+            own_broker.start_node(0)
+
+        answered = asyncio.run(_feed_and_interrupt(factory, restart))
+        _assert_each_answered_once(factory, f"a broker restart ({how})", answered)
+        assert worker.process.poll() is None, "the worker must survive the restart"
+    finally:
+        factory.close()

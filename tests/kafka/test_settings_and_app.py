@@ -6,7 +6,6 @@ import pytest
 
 import streamgraph as sg
 from streamgraph.engines.kafka import KafkaGraph, build_app
-from streamgraph.errors import StreamgraphError
 from streamgraph.settings import Settings
 
 
@@ -49,9 +48,10 @@ def test_a_topology_module_exposes_a_faust_app() -> None:
     assert sorted(app.agents) == ["t.shop.parse.agent", "t.shop.q.agent"]
 
 
-def test_exactly_once_is_refused_with_a_clear_error() -> None:
-    with pytest.raises(StreamgraphError, match="exactly_once' is not supported"):
-        KafkaGraph(_function(), Settings(processing_guarantee="exactly_once"))
+def test_exactly_once_is_accepted_for_plain_steps() -> None:
+    graph = KafkaGraph(_function(), Settings(processing_guarantee="exactly_once"))
+    assert graph.eos is not None
+    assert graph.app.eos is graph.eos  # type: ignore[attr-defined]  # the consumer reads it
 
 
 def test_undeclared_child_function_is_refused_for_a_worker() -> None:

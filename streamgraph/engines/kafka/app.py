@@ -12,6 +12,11 @@ awaited record by record: the agent goes on with the next record while earlier s
 With `lean_transport` (the default) the app is a `LeanApp` whose agents take their queued
 records in batches (transport.py, batches.py); with `lean_transport=false` it is Faust's stock
 `faust.App`, `faust.Stream` and `faust.Schema`, and every agent iterates event by event.
+
+With `processing_guarantee="exactly_once"` an agent hands each batch's records of one input
+partition to that partition's lane (transactions.py), which runs them inside a transaction of
+the partition's producer that also commits their offsets; the records are acked (for Faust's
+bookkeeping) once it committed.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from .remote_model import RemoteModels
 from .sender import RecordSender
 from .state import ExpiringState
 from .topology import Topology, build_topology
+from .transactions import PartitionTransactions, current_sender
 from .transport import LeanApp, LeanSchema
 
 logger = logging.getLogger("streamgraph.kafka")
@@ -88,15 +94,6 @@ class KafkaGraph:
         model_workers: bool = False,
         **app_options: Any,
     ) -> None:
-        if settings.processing_guarantee == "exactly_once":
-            raise StreamgraphError(
-                "processing_guarantee='exactly_once' is not supported: faust-streaming 0.15 "
-                "writes records to topics the worker does not consume (output, reply and "
-                "dead-letter topics) outside any transaction, and commits an input's offset in "
-                "another transaction than its outputs, so a crash still duplicates results "
-                "(tests/kafka/test_exactly_once.py). streamgraph runs at-least-once: every "
-                "event is processed, possibly twice after a crash"
-            )
         graph = function.spec.graph
         if graph is None:
             raise StreamgraphError(f"function {function.name} has no graph; call set_topology()")
@@ -159,6 +156,10 @@ class KafkaGraph:
         self._sender: RecordSender | None = None
         # step -> successor run inline in its agent (STREAMGRAPH_FUSE_STEPS, fusion.py)
         self.fused = fused_successors(self.plan, self.topology) if settings.fuse_steps else {}
+        # exactly_once: a transaction per batch and input partition (transactions.py)
+        self.eos: PartitionTransactions | None = None
+        if settings.processing_guarantee == "exactly_once":
+            self.eos = self._transactions()
         self.executor = StepExecutor(
             self.plan,
             self.topology,
@@ -170,6 +171,54 @@ class KafkaGraph:
         for step_name in self.plan.steps:
             self._add_agent(step_name)
         add_state_expiry(self, self._tables)
+
+    def _transactions(self) -> PartitionTransactions:
+        """The transactional producers of exactly_once; refuses what cannot join them."""
+        if not self.lean:
+            raise StreamgraphError(
+                "processing_guarantee='exactly_once' needs lean_transport=true: its consumer "
+                "reads read_committed and leaves offset commits to streamgraph's transactions"
+            )
+        stateful = sorted(
+            f"{name} ({step.stateful})"
+            for name, step in self.plan.steps.items()
+            if step.stateful in ("merge", "collector", "batch")
+        )
+        if stateful:
+            raise StreamgraphError(
+                "processing_guarantee='exactly_once' is not supported for graphs with Merge, "
+                f"Collector or Batch steps ({', '.join(stateful)}): Faust writes a Merge or "
+                "Collector table's changelog with its own producer, outside streamgraph's "
+                "transactions, and a Batch step holds inputs across agent batches; use "
+                "at_least_once for this graph"
+            )
+        readers: dict[str, list[str]] = {}
+        for name, topics in self.topology.sources.items():
+            for topic in topics:
+                readers.setdefault(topic, []).append(name)
+        shared = {topic: names for topic, names in readers.items() if len(names) > 1}
+        if shared:
+            topic, names = next(iter(shared.items()))
+            raise StreamgraphError(
+                "processing_guarantee='exactly_once' is not supported when several steps read "
+                f"one topic ({topic}: {', '.join(names)}): each would commit the topic's "
+                "offsets at its own pace; use at_least_once for this graph"
+            )
+        settings = self.settings
+        eos = PartitionTransactions(
+            self.app.conf.id,
+            self.app.conf.id,  # Faust's consumer group is the app id
+            {topic for topics in self.topology.sources.values() for topic in topics},
+            {
+                "bootstrap_servers": settings.brokers,
+                "linger_ms": settings.producer_linger_ms,
+                "max_batch_size": 512 * 1024,
+            },
+            self.counters.produced,
+        )
+        self.app.eos = eos  # type: ignore[attr-defined]  # read by transport.LeanConsumer
+        eos.on_failure = self.app.crash
+        return eos
 
     # -- wiring ---------------------------------------------------------------------------------
     def _add_agent(self, name: str) -> None:
@@ -237,6 +286,13 @@ class KafkaGraph:
         return self._sender
 
     async def _send(self, emission: Emission) -> Awaitable[Any]:
+        if self.eos is not None:
+            sender = current_sender.get()
+            if sender is None:  # a record outside any transaction would break the guarantee
+                raise StreamgraphError(
+                    f"exactly_once: a record to {emission.topic} outside a batch"
+                )
+            return await sender.send(emission)
         return await (self._sender or self._sender_for_producer()).send(emission)
 
     # -- agents ---------------------------------------------------------------------------------
@@ -250,6 +306,9 @@ class KafkaGraph:
             if per_event:
                 async for record in stream.noack().events():
                     await self._run_records(name, [record])
+            elif self.eos is not None:
+                async for records in stream.batches(MAX_BATCH):
+                    await self._run_in_transactions(name, records)
             else:
                 async for records in stream.batches(MAX_BATCH):
                     await self._run_records(name, records)
@@ -259,6 +318,37 @@ class KafkaGraph:
 
     async def _run_records(self, name: str, records: list[Any]) -> None:
         """Run step `name` on each record; ack them all once everything they caused is sent."""
+        sent = await self._run_steps(name, records)
+        self.counters.in_flight += 1
+        self._ack_when_delivered(records, sent)
+
+    async def _run_in_transactions(self, name: str, records: list[Any]) -> None:
+        """exactly_once: each input partition's records to its next transaction (group commit).
+
+        The records are acked once it committed; the ack only lets Faust forget them (its offset
+        commits are off): the offsets are committed by the transaction, with what they caused."""
+        eos = self.eos
+        assert eos is not None
+        parts: dict[tuple[str, int], list[Any]] = {}
+        for record in records:
+            message = record.message
+            parts.setdefault((message.topic, message.partition), []).append(record)
+
+        async def work(part: list[Any]) -> None:
+            # the delivery futures need no wait: the commit waits for them, and fails if one did
+            await self._run_steps(name, part)
+
+        for (topic, partition), part in parts.items():
+            self.counters.in_flight += len(part)
+            await eos.submit(topic, partition, part, work, self._committed)
+
+    def _committed(self, records: list[Any]) -> None:
+        for record in records:
+            record.ack()
+        self.counters.in_flight -= len(records)
+
+    async def _run_steps(self, name: str, records: list[Any]) -> list[Awaitable[Any]]:
+        """Run step `name` on each record; the delivery futures of everything sent."""
         sent: list[Awaitable[Any]] = []
         for record in records:
             event = await self._decode(record, name, sent)
@@ -276,8 +366,7 @@ class KafkaGraph:
                 logger.exception("step %s crashed on event %s", name, event.id)
                 sent.append(await self.executor.dead_letter(event, f"internal error: {exc}", name))
             self.step_stats.record(name, perf_counter() - started, event)
-        self.counters.in_flight += 1
-        self._ack_when_delivered(records, sent)
+        return sent
 
     def _batch_agent(self, name: str, max_events: int, within: float) -> Any:
         """Buffer events per batch key; emit at `max_events` or `within` seconds after the first.
@@ -367,6 +456,8 @@ class KafkaGraph:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._pending_acks.clear()
         self._acks = None
+        if self.eos is not None:
+            await self.eos.stop()
 
     async def _acker(self, queue: asyncio.Queue[tuple[list[Any], list[Awaitable[Any]]]]) -> None:
         while True:

@@ -11,6 +11,8 @@ Overrides of mode's internals: listed with fingerprints in upstream.py.
 
 from __future__ import annotations
 
+from typing import Any
+
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode import Service
 from mode.threads import MethodQueue, MethodQueueWorker
@@ -43,3 +45,15 @@ class LeanConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         if self._method_queue is None:
             self._method_queue = LeanMethodQueue(loop=self.thread_loop, beacon=self.beacon)
         return self._method_queue
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        # exactly_once (transactions.py): Faust reads read_committed when `in_transaction`, its
+        # switch for its own transactions, which streamgraph leaves off
+        consumer: Any = self.consumer
+        if getattr(self.app, "eos", None) is None:
+            return super()._create_worker_consumer(transport)
+        saved, consumer.in_transaction = consumer.in_transaction, True
+        try:
+            return super()._create_worker_consumer(transport)
+        finally:
+            consumer.in_transaction = saved

@@ -78,6 +78,37 @@ class LeanConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> LeanConsumerThread:
         return LeanConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    # -- exactly_once (transactions.py): the app's `eos` is set --------------------------------
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        eos = getattr(self.app, "eos", None)
+        if eos is not None:
+            # before Faust seeks to the committed offsets (once its recovery is done): the
+            # producers started here fenced the partitions' previous owners, whose open
+            # transactions are closed, so the offsets read then are final
+            try:
+                await eos.on_assigned(assigned)
+            except Exception as exc:  # (aiokafka would log it and go on with no producers)
+                self.log.exception("exactly_once: starting the transactional producers failed")
+                await self.app.crash(exc)
+                return
+        await super().on_partitions_assigned(assigned, generation_id)
+
+    async def _commit(self, offsets: Any) -> bool:
+        if getattr(self.app, "eos", None) is not None:
+            # offsets are committed by the transactions, with their outputs; these (acked once
+            # their transaction committed) are, so Faust's livelock check is told so
+            now = time.monotonic()
+            cast(Any, self._thread).tp_last_committed_at.update({tp: now for tp in offsets})
+            return False
+        return await super()._commit(offsets)
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        if getattr(self.app, "eos", None) is not None:
+            # where reading resumes: the offsets the transactions committed for the group
+            positions = {f"{tp.topic}[{tp.partition}]": o for tp, o in self._read_offset.items()}
+            self.log.info("exactly_once: reading from the group's committed offsets %s", positions)
+
     def _pressure_callbacks(self, key: Any) -> tuple[Callable[[], None], Callable[[], None]]:
         # the conductor's callbacks: a full queue stops fetching `tp` until it drains
         on_full = self.app.sensors.on_topic_buffer_full

@@ -115,6 +115,37 @@ UPSTREAM: tuple[Upstream, ...] = (
         "called to fetch from the consumer thread",
         "60045b9ed344563b",
     ),
+    # -- exactly_once (transactions.py) through transport.LeanConsumer -----------------------
+    Upstream(
+        f"{_C}.on_partitions_assigned",
+        "transport.LeanConsumer.on_partitions_assigned",
+        "extended: the transactional producers start before Faust's assignment handling",
+        "84a759484e250d46",
+    ),
+    Upstream(
+        "faust.transport.consumer:ThreadDelegateConsumer._commit",
+        "transport.LeanConsumer._commit",
+        "overridden to commit nothing under exactly_once (every commit path ends here)",
+        "0002b9f4debc8fe6",
+    ),
+    Upstream(
+        f"{_DRIVER}:AIOKafkaConsumerThread.verify_event_path",
+        "transport.LeanConsumer._commit",
+        "reads tp_last_committed_at (the livelock warning), which _commit sets under exactly_once",
+        "a1c821ef6912e138",
+    ),
+    Upstream(
+        f"{_C}.perform_seek",
+        "transport.LeanConsumer.perform_seek",
+        "extended to log the positions (read from _read_offset) under exactly_once",
+        "ad378ba620dcf859",
+    ),
+    Upstream(
+        f"{_DRIVER}:AIOKafkaConsumerThread._create_worker_consumer",
+        "consumer_thread.LeanConsumerThread._create_worker_consumer",
+        "reads read_committed when the consumer's in_transaction is set (set for the call)",
+        "23bdff27f6fe9ae5",
+    ),
     # -- the consumer thread's method queue (consumer_thread.py) ------------------------------
     Upstream(
         f"{_DRIVER}:Consumer._new_consumer_thread",
