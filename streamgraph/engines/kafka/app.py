@@ -48,7 +48,7 @@ from .remote_model import RemoteModels
 from .sender import RecordSender
 from .state import ExpiringState
 from .topology import Topology, build_topology
-from .transactions import PartitionTransactions, current_sender
+from .transactions import PartitionTransactions, current_sender, refuse_unsupported
 from .transport import LeanApp, LeanSchema
 
 logger = logging.getLogger("streamgraph.kafka")
@@ -174,36 +174,7 @@ class KafkaGraph:
 
     def _transactions(self) -> PartitionTransactions:
         """The transactional producers of exactly_once; refuses what cannot join them."""
-        if not self.lean:
-            raise StreamgraphError(
-                "processing_guarantee='exactly_once' needs lean_transport=true: its consumer "
-                "reads read_committed and leaves offset commits to streamgraph's transactions"
-            )
-        stateful = sorted(
-            f"{name} ({step.stateful})"
-            for name, step in self.plan.steps.items()
-            if step.stateful in ("merge", "collector", "batch")
-        )
-        if stateful:
-            raise StreamgraphError(
-                "processing_guarantee='exactly_once' is not supported for graphs with Merge, "
-                f"Collector or Batch steps ({', '.join(stateful)}): Faust writes a Merge or "
-                "Collector table's changelog with its own producer, outside streamgraph's "
-                "transactions, and a Batch step holds inputs across agent batches; use "
-                "at_least_once for this graph"
-            )
-        readers: dict[str, list[str]] = {}
-        for name, topics in self.topology.sources.items():
-            for topic in topics:
-                readers.setdefault(topic, []).append(name)
-        shared = {topic: names for topic, names in readers.items() if len(names) > 1}
-        if shared:
-            topic, names = next(iter(shared.items()))
-            raise StreamgraphError(
-                "processing_guarantee='exactly_once' is not supported when several steps read "
-                f"one topic ({topic}: {', '.join(names)}): each would commit the topic's "
-                "offsets at its own pace; use at_least_once for this graph"
-            )
+        refuse_unsupported(self.plan, self.topology, self.lean)
         settings = self.settings
         eos = PartitionTransactions(
             self.app.conf.id,

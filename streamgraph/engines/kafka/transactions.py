@@ -35,9 +35,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, ProducerFenced
 from aiokafka.structs import TopicPartition
 
+from ...core.compile import Plan
+from ...errors import StreamgraphError
 from .sender import RecordSender
+from .topology import Topology
 
-__all__ = ["PartitionTransactions", "current_sender"]
+__all__ = ["PartitionTransactions", "current_sender", "refuse_unsupported"]
 
 logger = logging.getLogger("streamgraph.kafka.eos")
 
@@ -322,3 +325,37 @@ class PartitionTransactions:
             raise
         current_sender.reset(token)
         await asyncio.wait_for(producer.commit_transaction(), KAFKA_STEP_SECONDS)
+
+
+def refuse_unsupported(plan: Plan, topology: Topology, lean: bool) -> None:
+    """Refuse a graph whose records or offsets could not all join the transactions."""
+    if not lean:
+        raise StreamgraphError(
+            "processing_guarantee='exactly_once' needs lean_transport=true: its consumer "
+            "reads read_committed and leaves offset commits to streamgraph's transactions"
+        )
+    stateful = sorted(
+        f"{name} ({step.stateful})"
+        for name, step in plan.steps.items()
+        if step.stateful in ("merge", "collector", "batch")
+    )
+    if stateful:
+        raise StreamgraphError(
+            "processing_guarantee='exactly_once' is not supported for graphs with Merge, "
+            f"Collector or Batch steps ({', '.join(stateful)}): Faust writes a Merge or "
+            "Collector table's changelog with its own producer, outside streamgraph's "
+            "transactions, and a Batch step holds inputs across agent batches; use "
+            "at_least_once for this graph"
+        )
+    readers: dict[str, list[str]] = {}
+    for name, topics in topology.sources.items():
+        for topic in topics:
+            readers.setdefault(topic, []).append(name)
+    shared = {topic: names for topic, names in readers.items() if len(names) > 1}
+    if shared:
+        topic, names = next(iter(shared.items()))
+        raise StreamgraphError(
+            "processing_guarantee='exactly_once' is not supported when several steps read "
+            f"one topic ({topic}: {', '.join(names)}): each would commit the topic's "
+            "offsets at its own pace; use at_least_once for this graph"
+        )
