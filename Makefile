@@ -37,14 +37,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# the Kafka scenarios run twice more: fused (STREAMGRAPH_FUSE_STEPS), and on Faust's stock
-# classes (lean_transport=false: the lean transport is an optimisation, never a requirement)
+# the Kafka scenarios run three times more: fused (STREAMGRAPH_FUSE_STEPS), on Faust's stock
+# classes (lean_transport=false: the lean transport is an optimisation, never a requirement),
+# and exactly_once (but for the graphs it refuses, each refusal tested in tests/kafka)
 KAFKA_SCENARIOS := -k kafka tests/scenarios tests/acceptance
 pytest: $(STAMP) system-deps
 	$(BIN)/pytest -q
 	STREAMGRAPH_FUSE_STEPS=true $(BIN)/pytest -q -p no:cacheprovider $(KAFKA_SCENARIOS)
 	STREAMGRAPH_LEAN_TRANSPORT=false $(BIN)/pytest -q -p no:cacheprovider $(KAFKA_SCENARIOS) \
 	  tests/kafka/test_lean_switch.py
+	STREAMGRAPH_PROCESSING_GUARANTEE=exactly_once $(BIN)/pytest -q -p no:cacheprovider \
+	  -m "not refused_under_exactly_once" $(KAFKA_SCENARIOS)
 
 test: lint typecheck pytest
 

@@ -8,11 +8,15 @@ its CPU time in (b) (the client's work, producing and reading the events, is the
 CPU per event moves far less with the load of a shared machine than events/s do.
 
     .venv/bin/python bench/kafka_pipeline.py [--events N] [--brokers host:port] [--loop asyncio]
-        [--also STREAMGRAPH_PROCESSING_GUARANTEE=exactly_once ...]
+        [--also STREAMGRAPH_PROCESSING_GUARANTEE=exactly_once ...] [--topology MODULE]
 
 Each `--also NAME=VALUE` adds a row: the same worker with that setting in its environment
 (e.g. exactly_once against the at_least_once default, or another commit interval), in the same
 run, on the same broker.
+
+`--topology MODULE` runs another topology module as (b) and its rows (a function whose events
+are {"n": i}; e.g. `--topology merge_topology` with PYTHONPATH=tests/kafka, a flow with a Merge);
+the relay baseline stays the 3-step chain.
 
 Without --brokers it starts a local Apache Kafka (streamgraph.broker.LocalKafka) and stops it.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import statistics
 import subprocess
@@ -205,7 +210,11 @@ def ready_worker(
 
 
 def streamgraph_run(
-    brokers: str, events: int, requests: int, settings: dict[str, str] | None = None
+    brokers: str,
+    events: int,
+    requests: int,
+    settings: dict[str, str] | None = None,
+    topology: str = "topologies.pipeline",
 ) -> tuple[float, float, float, float, float, float]:
     """events/s, p50, p99, RSS MB, the worker's CPU s and this process's (the client's) CPU s.
 
@@ -214,9 +223,10 @@ def streamgraph_run(
     env = {**os.environ, "STREAMGRAPH_BROKERS": brokers, "STREAMGRAPH_TOPIC_PREFIX": prefix,
            "STREAMGRAPH_PARTITIONS": str(PARTITIONS), **(settings or {})}  # fmt: skip
     folder = Path(tempfile.mkdtemp(prefix="sg-bench-"))
-    command = [sys.executable, "-m", "streamgraph.cli", "worker", "topologies.pipeline"]
+    command = [sys.executable, "-m", "streamgraph.cli", "worker", topology]
+    name = importlib.import_module(topology).function.name
     with ready_worker(command, env, folder) as worker:
-        entry, out = f"{prefix}.pipeline.in", f"{prefix}.pipeline.out"
+        entry, out = f"{prefix}.{name}.in", f"{prefix}.{name}.out"
         worker_cpu, client_cpu = cpu_seconds(worker.pid), cpu_seconds()
         rate = asyncio.run(throughput(brokers, entry, out, events))
         worker_cpu = cpu_seconds(worker.pid) - worker_cpu
@@ -231,6 +241,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--brokers", default=None)
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument("--topology", default="topologies.pipeline", help="the worker's module")
     parser.add_argument(
         "--also",
         action="append",
@@ -261,11 +272,11 @@ def main() -> None:
             raw_run(brokers, args.events, args.requests)
         )
         sg_rate, sg_p50, sg_p99, rss, sg_cpu, client_cpu = streamgraph_run(
-            brokers, args.events, args.requests
+            brokers, args.events, args.requests, topology=args.topology
         )
         others = [
             (f"{name.removeprefix('STREAMGRAPH_').lower()}={value}",
-             streamgraph_run(brokers, args.events, args.requests, {name: value}))
+             streamgraph_run(brokers, args.events, args.requests, {name: value}, args.topology))
             for name, value in variants
         ]  # fmt: skip
     finally:
@@ -273,7 +284,7 @@ def main() -> None:
             broker.stop()
     print(
         f"3-step flow on Apache Kafka ({brokers}), {args.events} events, {PARTITIONS} partitions, "
-        f"{args.loop} event loops"
+        f"{args.loop} event loops; (b) is {args.topology}"
     )
     raw_us = max(raw_cpu - client_cpu, 0.0) / args.events * 1e6
     sg_us = sg_cpu / args.events * 1e6

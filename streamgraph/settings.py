@@ -50,9 +50,10 @@ class Settings(BaseSettings):
         "acknowledged (after a crash an event may be processed twice). exactly_once runs the "
         "records of each input partition in Kafka transactions of that partition's own "
         "producer (engines/kafka/transactions.py): every record they caused and their input "
-        "offsets commit together; readers of its topics must read read_committed. Refused "
-        "for graphs with Merge, Collector or Batch steps, a topic read by several steps, and "
-        "with lean_transport=false.",
+        "offsets commit together, Merge and Collector state changes included "
+        "(engines/kafka/eos_state.py); readers of its topics must read read_committed. "
+        "Refused for graphs with Batch steps, a Merge or Collector reading several topics, a "
+        "topic read by several steps, and with lean_transport=false.",
     )
     commit_interval_seconds: float = Field(
         1.0,

@@ -117,13 +117,25 @@ def test_faust_writes_unconsumed_topics_outside_any_transaction(factory: WorkerF
 
 
 def test_exactly_once_refuses_graphs_whose_state_cannot_join_the_transaction() -> None:
-    merge_fn = merge_topology.build_function()
-    with pytest.raises(StreamgraphError, match=r"Merge, Collector or Batch steps \(join"):
-        KafkaGraph(merge_fn, Settings(processing_guarantee="exactly_once"))
+    batch = sg.new_function("batch")
+    batch.set_topology("flow").to("storey.Batch", name="b", max_events=2)
+    with pytest.raises(StreamgraphError, match=r"Batch steps \(b\): a Batch step holds"):
+        KafkaGraph(batch, Settings(processing_guarantee="exactly_once"))
+    first_merge = sg.new_function("first-merge")
+    graph = first_merge.set_topology("flow")
+    graph.add_step("mlrun.serving.Merge", name="join", expected_num_events=2)  # + the entry
+    with pytest.raises(StreamgraphError, match="merge step join, which reads several topics"):
+        KafkaGraph(first_merge, Settings(processing_guarantee="exactly_once"))
     chain = chain_topology.build_function()
     with pytest.raises(StreamgraphError, match="needs lean_transport=true"):
         KafkaGraph(chain, Settings(processing_guarantee="exactly_once", lean_transport=False))
     assert KafkaGraph(chain, Settings(processing_guarantee="exactly_once")).eos is not None
+    # a Merge's table is streamgraph's own under exactly_once (eos_state.py), not Faust's
+    merged = KafkaGraph(
+        merge_topology.build_function(), Settings(processing_guarantee="exactly_once")
+    )
+    assert list(merged.eos_states.by_topic) == [merged.topology.step_topics["join"]]
+    assert not merged.app.tables, "no Faust table: its changelog would bypass the transactions"
     two_starts = sg.new_function("two")
     graph = two_starts.set_topology("flow")
     graph.add_step(name="a", handler="(event)")
@@ -138,8 +150,29 @@ TOTAL = 2_000
 RATE = 400  # events/s: the feed lasts 5 s, the crash comes while it runs
 
 
+def _chain_answer(answer: dict[str, Any]) -> bool:
+    return answer["steps"] == ["parse", "score", "finish"] and answer["score"] == 2 * answer["n"]
+
+
+def _merge_answer(answer: dict[str, Any]) -> bool:
+    # both branches joined: left (2n) and right (3n) summed after the Merge
+    return answer["sum"] == 5 * answer["n"]
+
+
+# the crash tests' flows: chain_topology (three steps) and merge_topology (a Merge's table)
+FLOWS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "chain": _chain_answer,
+    "merge": _merge_answer,
+}
+
+
 async def _read_committed(
-    brokers: str, topic: str, until: Callable[[int], bool], timeout: float, settle: float = 3.0
+    brokers: str,
+    flow: str,
+    topic: str,
+    until: Callable[[int], bool],
+    timeout: float,
+    settle: float = 3.0,
 ) -> Counter[int]:
     """Answers per event number on `topic` (read_committed, from the start) until `until(n)`
     holds for n distinct events, then `settle` s more of reading, to catch late duplicates."""
@@ -160,8 +193,7 @@ async def _read_committed(
             for messages in batch.values():
                 for message in messages:
                     answer = orjson.loads(message.value)
-                    assert answer["steps"] == ["parse", "score", "finish"], answer
-                    assert answer["score"] == 2 * answer["n"], answer
+                    assert FLOWS[flow](answer), answer
                     seen[answer["n"]] += 1
             if settled is None and until(len(seen)):
                 settled = time.monotonic() + settle
@@ -171,12 +203,15 @@ async def _read_committed(
 
 
 async def _feed_and_interrupt(
-    factory: WorkerFactory, interrupt: Callable[[], Awaitable[None]], rate: int = RATE
+    factory: WorkerFactory,
+    interrupt: Callable[[], Awaitable[None]],
+    rate: int = RATE,
+    flow: str = "chain",
 ) -> int:
     """Produce TOTAL events at `rate`; await `interrupt` once a quarter are answered.
 
     Returns how many events were answered (committed) before the interruption."""
-    entry, out = factory.topic("chain", "in"), factory.topic("chain", "out")
+    entry, out = factory.topic(flow, "in"), factory.topic(flow, "out")
     # idempotent: a send retried across a broker restart must not write an input twice (a
     # killed broker that wrote a batch but never answered left event 625 twice in `in`)
     producer = AIOKafkaProducer(
@@ -193,7 +228,9 @@ async def _feed_and_interrupt(
             await producer.flush()
 
         feeding = asyncio.ensure_future(feed())
-        before = await _read_committed(factory.brokers, out, lambda n: n >= TOTAL // 4, 60, 0.0)
+        before = await _read_committed(
+            factory.brokers, flow, out, lambda n: n >= TOTAL // 4, 60, 0.0
+        )
         assert len(before) >= TOTAL // 4, f"only {len(before)} answers within 60 s"
         assert not feeding.done(), "the crash must come mid-stream"
         await interrupt()
@@ -203,30 +240,35 @@ async def _feed_and_interrupt(
         await producer.stop()
 
 
-def test_exactly_once_survives_a_worker_crash(factory: WorkerFactory) -> None:
-    """2,000 events through three steps; SIGKILL mid-stream; restart: one answer per event."""
+@pytest.mark.parametrize("flow", FLOWS)
+def test_exactly_once_survives_a_worker_crash(factory: WorkerFactory, flow: str) -> None:
+    """2,000 events through three steps (or a flow with a Merge); SIGKILL mid-stream; restart:
+    one answer per event."""
     factory.env["STREAMGRAPH_PROCESSING_GUARANTEE"] = "exactly_once"
-    first = factory.start("chain_topology")
+    first = factory.start(f"{flow}_topology")
 
     async def kill() -> None:
         first.kill()
 
-    answered = asyncio.run(_feed_and_interrupt(factory, kill))
-    second = factory.start("chain_topology")
-    _assert_each_answered_once(factory, "the worker's SIGKILL", answered)
+    answered = asyncio.run(_feed_and_interrupt(factory, kill, flow=flow))
+    second = factory.start(f"{flow}_topology")
+    _assert_each_answered_once(factory, "the worker's SIGKILL", answered, flow)
     # where the restarted worker resumed: the offsets its predecessor's transactions committed
     assert "reading from the group's committed offsets" in second.log()
 
 
-def test_exactly_once_holds_across_a_rebalance_and_a_crash(factory: WorkerFactory) -> None:
+@pytest.mark.parametrize("flow", FLOWS)
+def test_exactly_once_holds_across_a_rebalance_and_a_crash(
+    factory: WorkerFactory, flow: str
+) -> None:
     """A second worker joins mid-stream (half the partitions move to it, its producers fence
     the first worker's), then the first is SIGKILLed (the second takes every partition)."""
     factory.env["STREAMGRAPH_PROCESSING_GUARANTEE"] = "exactly_once"
-    first = factory.start("chain_topology")
+    first = factory.start(f"{flow}_topology")
     taken_over: list[bool] = []
 
     def join_then_kill() -> None:
-        second = factory.start("chain_topology")
+        second = factory.start(f"{flow}_topology")
         deadline = time.monotonic() + 30
         while "transactional producers ready" not in second.log():
             assert time.monotonic() < deadline, "the second worker got no partitions in 30 s"
@@ -239,18 +281,22 @@ def test_exactly_once_holds_across_a_rebalance_and_a_crash(factory: WorkerFactor
     async def interrupt() -> None:
         await asyncio.to_thread(join_then_kill)  # the feed goes on while the second starts
 
-    answered = asyncio.run(_feed_and_interrupt(factory, interrupt, rate=150))
+    answered = asyncio.run(_feed_and_interrupt(factory, interrupt, rate=150, flow=flow))
     assert taken_over
-    _assert_each_answered_once(factory, "a rebalance, then the first worker's SIGKILL", answered)
+    _assert_each_answered_once(
+        factory, "a rebalance, then the first worker's SIGKILL", answered, flow
+    )
 
 
-def _assert_each_answered_once(factory: WorkerFactory, what: str, answered: int) -> None:
-    out = factory.topic("chain", "out")
-    seen = asyncio.run(_read_committed(factory.brokers, out, lambda n: n >= TOTAL, 150))
+def _assert_each_answered_once(
+    factory: WorkerFactory, what: str, answered: int, flow: str = "chain"
+) -> None:
+    out = factory.topic(flow, "out")
+    seen = asyncio.run(_read_committed(factory.brokers, flow, out, lambda n: n >= TOTAL, 150))
     missing = sorted(set(range(TOTAL)) - set(seen))
     doubled = {n: c for n, c in seen.items() if c > 1}
     print(
-        f"exactly_once, {what}: {answered} answered before it; in the end {len(seen)} of "
+        f"exactly_once ({flow}), {what}: {answered} answered before it; in the end {len(seen)} of "
         f"{TOTAL} events answered, {len(missing)} lost, "
         f"{sum(doubled.values()) - len(doubled)} duplicate answers"
     )
@@ -268,17 +314,18 @@ def own_broker(tmp_path: Path) -> Iterator[LocalKafka]:
 
 
 @pytest.mark.timeout(600)  # a broker of its own, stopped and started again: over the default
-@pytest.mark.parametrize("how", ["stop", "kill"])
+@pytest.mark.parametrize(("how", "flow"), [("stop", "chain"), ("kill", "chain"), ("kill", "merge")])
 def test_exactly_once_survives_a_broker_restart(
-    own_broker: LocalKafka, tmp_path: Path, how: str
+    own_broker: LocalKafka, tmp_path: Path, how: str, flow: str
 ) -> None:
-    """2,000 events through three steps; the broker stopped (SIGTERM) or killed (SIGKILL)
-    mid-stream, 3 s down, then started again on the same port with the same data."""
+    """2,000 events through three steps (or a flow with a Merge); the broker stopped (SIGTERM)
+    or killed (SIGKILL) mid-stream, 3 s down, then started again on the same port with the
+    same data."""
     factory = WorkerFactory(own_broker.bootstrap_servers, tmp_path / "workers")
     factory.env["PYTHONPATH"] = str(HERE)
     factory.env["STREAMGRAPH_PROCESSING_GUARANTEE"] = "exactly_once"
     try:
-        worker = factory.start("chain_topology")
+        worker = factory.start(f"{flow}_topology")
 
         async def restart() -> None:
             down = own_broker.stop_node if how == "stop" else own_broker.kill_node
@@ -288,8 +335,8 @@ def test_exactly_once_survives_a_broker_restart(
             # thread that starts it (setpriv --pdeathsig), and to_thread's would end first
             own_broker.start_node(0)
 
-        answered = asyncio.run(_feed_and_interrupt(factory, restart))
-        _assert_each_answered_once(factory, f"a broker restart ({how})", answered)
+        answered = asyncio.run(_feed_and_interrupt(factory, restart, flow=flow))
+        _assert_each_answered_once(factory, f"a broker restart ({how})", answered, flow)
         assert worker.process.poll() is None, "the worker must survive the restart"
     finally:
         factory.close()

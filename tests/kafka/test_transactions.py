@@ -19,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 
 from streamgraph.core.event import Event
+from streamgraph.engines.kafka.eos_state import StepStates, TransactionalTable
 from streamgraph.engines.kafka.executor import Emission
 from streamgraph.engines.kafka.transactions import PartitionTransactions, current_sender
 
@@ -118,3 +119,52 @@ async def test_a_commit_whose_answer_was_lost_is_not_redone(kafka_broker: Any) -
     assert runs == 1 and eos.aborts >= 1 and eos.commits == 1
     assert await _committed(brokers, eos.group_id, TopicPartition(source, 0)) == 3
     assert len(await _answers(brokers, out)) == 1
+
+
+async def test_a_failed_transactions_state_changes_are_undone_before_the_redo(
+    kafka_broker: Any,
+) -> None:
+    """A Merge's entries under exactly_once (eos_state.py): the redo of a failed transaction
+    sees the state as it committed, not with the failed attempt's changes."""
+    brokers = kafka_broker.bootstrap_servers
+    source, out, eos = await _setup(brokers)
+    table = TransactionalTable(f"{source}.state-changelog", brokers)
+    states = StepStates()
+    states.by_topic[source] = table
+    eos.restore = states.restore
+    admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(table.changelog, 1, 1)])
+    finally:
+        await admin.close()
+    seen: list[dict[bytes, bytes]] = []
+
+    async def first() -> None:
+        table[b"k"] = b"one"
+
+    async def second() -> None:
+        seen.append(dict(table.data))  # what this attempt starts from
+        del table[b"k"]
+        table[b"j"] = b"two"
+        await _send({"run": len(seen)}, out)
+        if len(seen) == 1:
+            raise KafkaConnectionError("injected: the broker went away mid-transaction")
+
+    try:
+        assert await asyncio.wait_for(eos.run(source, 0, 1, _in(states, source, first)), 60)
+        assert await asyncio.wait_for(eos.run(source, 0, 2, _in(states, source, second)), 60)
+    finally:
+        await eos.stop()
+    assert seen == [{b"k": b"one"}, {b"k": b"one"}], "the redo starts from the committed state"
+    assert table.data == {b"j": b"two"}
+    restored = TransactionalTable(table.changelog, brokers)
+    await asyncio.wait_for(restored.restore([0]), 60)
+    assert restored.data == {b"j": b"two"}, "the changelog holds what committed, no more"
+
+
+def _in(states: StepStates, topic: str, work: Any) -> Any:
+    async def run() -> None:
+        await states.run(topic, 0, work)
+
+    return run

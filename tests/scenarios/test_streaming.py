@@ -69,6 +69,7 @@ async def test_atest_streams_asynchronously(engine: str) -> None:
     server.wait_for_completion()
 
 
+@pytest.mark.refused_under_exactly_once  # (a Batch step)
 def test_batch_emits_lists_and_flushes_the_rest_on_completion(engine: str) -> None:
     steps_lib.seen.clear()
     fn = sg.new_function("batch")
@@ -82,6 +83,7 @@ def test_batch_emits_lists_and_flushes_the_rest_on_completion(engine: str) -> No
     assert steps_lib.seen == [[0, 1], [2, 3], [4]]
 
 
+@pytest.mark.refused_under_exactly_once  # (a Batch step)
 def test_batch_flushes_after_timeout_and_answers_each_request(engine: str) -> None:
     fn = sg.new_function("batch-answer")
     fn.set_topology("flow").to("Batch", name="b", max_events=10, flush_after_seconds=0.05).to(

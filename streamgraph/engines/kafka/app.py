@@ -38,7 +38,9 @@ from ...errors import StreamgraphError
 from ...settings import Settings
 from ...wire.codec import RecordError, decode
 from ...wire.producer import track_topic
+from .acks import Counters, DeliveryAcker
 from .batches import LeanStream
+from .eos_state import StepStates, TransactionalTable
 from .executor import Emission, StepExecutor
 from .expiry import add_state_expiry
 from .fusion import fused_successors
@@ -58,26 +60,6 @@ MAX_BATCH = 500
 # how much one fetch brings per partition: ~600 small events, more than an agent batch; Faust's
 # 1 MiB default held ~40 MB more under a burst for no more throughput (bench/kafka_pipeline.py)
 FETCH_BYTES_PER_PARTITION = 64 * 1024
-# a delivery pending this long gets a warning in the log (and again after as long again)
-SLOW_DELIVERY_SECONDS = 15.0
-
-
-class Counters:
-    """What the agents did: records in and out per topic, dead letters, in flight."""
-
-    def __init__(self) -> None:
-        self.consumed: dict[str, int] = {}
-        self.produced: dict[str, int] = {}
-        self.dead_letters = 0
-        self.errors = 0
-        self.in_flight = 0
-        self.expired = 0  # incomplete Merge/Collector entries deleted by the expiry timer
-
-    def quiet(self, topics: list[str]) -> bool:
-        """Nothing in flight and every record produced to `topics` here was consumed here."""
-        return self.in_flight == 0 and all(
-            self.consumed.get(t, 0) >= self.produced.get(t, 0) for t in topics
-        )
 
 
 class KafkaGraph:
@@ -151,13 +133,14 @@ class KafkaGraph:
         self._changelogs: list[Any] = []  # Faust writes them; tracked as ours are (producer.py)
         self._declared: asyncio.Future[None] | None = None
         self._batch_flushers: list[Callable[[], Awaitable[None]]] = []
-        self._pending_acks: set[asyncio.Future[None]] = set()
-        self._acks: asyncio.Queue[tuple[list[Any], list[Awaitable[Any]]]] | None = None
+        self._pending_acks: set[asyncio.Future[None]] = set()  # batch flushes under way
+        self._acker = DeliveryAcker(self.counters)
         self._sender: RecordSender | None = None
         # step -> successor run inline in its agent (STREAMGRAPH_FUSE_STEPS, fusion.py)
         self.fused = fused_successors(self.plan, self.topology) if settings.fuse_steps else {}
         # exactly_once: a transaction per batch and input partition (transactions.py)
         self.eos: PartitionTransactions | None = None
+        self.eos_states = StepStates()  # exactly_once: Merge/Collector state (eos_state.py)
         if settings.processing_guarantee == "exactly_once":
             self.eos = self._transactions()
         self.executor = StepExecutor(
@@ -189,6 +172,7 @@ class KafkaGraph:
         )
         self.app.eos = eos  # type: ignore[attr-defined]  # read by transport.LeanConsumer
         eos.on_failure = self.app.crash
+        eos.restore = self.eos_states.restore
         return eos
 
     # -- wiring ---------------------------------------------------------------------------------
@@ -205,20 +189,36 @@ class KafkaGraph:
             replicas=self.settings.replication,
         )
         if step.stateful in ("merge", "collector"):
-            table = self.app.Table(
-                f"{self.topology.step_topics[name]}.state",
-                default=None,
-                key_type=bytes,
-                value_type=bytes,
-            )
-            self._tables[name] = ExpiringState(table, self.settings.merge_ttl_seconds)
-            self._changelogs.append(table.changelog_topic)
+            self._add_state(name)
         if step.stateful == "batch":
             obj = step.obj
             agent = self._batch_agent(name, obj.max_events or 1000, obj.flush_after_seconds or 1.0)
         else:
             agent = self._step_agent(name)
         self.app.agent(channel, name=f"{self.topology.step_topics[name]}.agent")(agent)
+
+    def _add_state(self, name: str) -> None:
+        """A Merge or Collector step's table: Faust's, or under exactly_once streamgraph's own
+        (its changes join the transactions; the same changelog topic either way)."""
+        table_name = f"{self.topology.step_topics[name]}.state"
+        ttl = self.settings.merge_ttl_seconds
+        if self.eos is None:
+            table = self.app.Table(table_name, default=None, key_type=bytes, value_type=bytes)
+            self._tables[name] = ExpiringState(table, ttl)
+            self._changelogs.append(table.changelog_topic)
+            return
+        changelog = self.app.topic(
+            f"{self.app.conf.id}-{table_name}-changelog",  # Faust's name for the table's
+            partitions=self.settings.partitions,
+            replicas=self.settings.replication,
+            compacting=True,
+            internal=True,
+        )
+        own = TransactionalTable(changelog.get_topic_name(), self.settings.brokers)
+        self.eos_states.by_topic[self.topology.step_topics[name]] = own
+        self.eos_states.declares.append(changelog.maybe_declare)
+        self._tables[name] = ExpiringState(own, ttl, own.current_partition)
+        self._changelogs.append(changelog)
 
     async def flush_batches(self) -> None:
         """Emit every partly filled batch now (what `wait_for_completion` does)."""
@@ -270,7 +270,10 @@ class KafkaGraph:
     def _step_agent(self, name: str) -> Any:
         # a table finds the partition of its changelog through Faust's current event, which
         # only Faust's per-event iteration sets; a stock Faust stream has no `batches()`
-        per_event = self.plan.steps[name].stateful in ("merge", "collector") or not self.lean
+        # (not under exactly_once: its state tables are streamgraph's, eos_state.py)
+        per_event = not self.lean or (
+            self.plan.steps[name].stateful in ("merge", "collector") and self.eos is None
+        )
 
         async def agent(stream: Any) -> None:
             await self._declare_topics()
@@ -291,7 +294,7 @@ class KafkaGraph:
         """Run step `name` on each record; ack them all once everything they caused is sent."""
         sent = await self._run_steps(name, records)
         self.counters.in_flight += 1
-        self._ack_when_delivered(records, sent)
+        self._acker.add(records, sent)
 
     async def _run_in_transactions(self, name: str, records: list[Any]) -> None:
         """exactly_once: each input partition's records to its next transaction (group commit).
@@ -307,7 +310,10 @@ class KafkaGraph:
 
         async def work(part: list[Any]) -> None:
             # the delivery futures need no wait: the commit waits for them, and fails if one did
-            await self._run_steps(name, part)
+            message = part[0].message
+            await self.eos_states.run(
+                message.topic, message.partition, lambda: self._run_steps(name, part)
+            )
 
         for (topic, partition), part in parts.items():
             self.counters.in_flight += len(part)
@@ -359,7 +365,7 @@ class KafkaGraph:
                 return
             self.counters.in_flight += 1
             sent = await self.executor.run_batch(name, [event for _, event in items])
-            self._ack_when_delivered([record for record, _ in items], sent)
+            self._acker.add([record for record, _ in items], sent)
 
         def schedule_flush(key: str) -> None:
             task = asyncio.ensure_future(flush(key))
@@ -380,7 +386,7 @@ class KafkaGraph:
                 event = await self._decode(record, name, dead)
                 if event is None:
                     self.counters.in_flight += 1
-                    self._ack_when_delivered([record], dead)
+                    self._acker.add([record], dead)
                     continue
                 if self.executor.acks_at_start:
                     acks: list[Awaitable[Any]] = []
@@ -407,18 +413,6 @@ class KafkaGraph:
             sent.append(await self.executor.dead_letter(raw, str(exc), name))
             return None
 
-    def _ack_when_delivered(self, records: list[Any], sent: list[Awaitable[Any]]) -> None:
-        """Ack the inputs once the broker took every output they caused.
-
-        One acker task per app checks deliveries in arrival order, so the hot path neither
-        awaits a send nor creates a task per event.
-        """
-        if self._acks is None:
-            self._acks = asyncio.Queue()
-            task = asyncio.ensure_future(self._acker(self._acks))
-            self._pending_acks.add(task)
-        self._acks.put_nowait((records, sent))
-
     async def stop_background(self) -> None:
         """Cancel the acker and batch timers (after the app stopped consuming)."""
         tasks = list(self._pending_acks)
@@ -426,51 +420,9 @@ class KafkaGraph:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._pending_acks.clear()
-        self._acks = None
+        await self._acker.stop()
         if self.eos is not None:
             await self.eos.stop()
-
-    async def _acker(self, queue: asyncio.Queue[tuple[list[Any], list[Awaitable[Any]]]]) -> None:
-        while True:
-            records, sent = await queue.get()
-            try:
-                for delivery in sent:
-                    if isinstance(delivery, asyncio.Future) and not delivery.done():
-                        await _delivered(delivery)
-                    await delivery
-            except Exception:
-                # not acked: Faust will not commit past it, so it is redelivered after a restart
-                self.counters.errors += 1
-                logger.exception("delivery failed; the input stays unacked for redelivery")
-            else:
-                for record in records:
-                    record.ack()
-            finally:
-                self.counters.in_flight -= 1
-
-
-async def _delivered(delivery: asyncio.Future[Any]) -> None:
-    """Wait for `delivery`, warning while the broker keeps it waiting (the inputs stay unacked).
-
-    A timer warns, not a `wait_for(shield(...))`: that costs four loop callbacks per delivery,
-    on every hop; a timer that is cancelled unfired costs none.
-    """
-    loop = asyncio.get_running_loop()
-    timers: list[asyncio.TimerHandle] = []
-
-    def warn() -> None:
-        logger.warning(
-            "a record has waited %.0f s for the broker to acknowledge it; the inputs that "
-            "caused it stay unacked (and uncommitted) until it is",
-            len(timers) * SLOW_DELIVERY_SECONDS,
-        )
-        timers.append(loop.call_later(SLOW_DELIVERY_SECONDS, warn))
-
-    timers.append(loop.call_later(SLOW_DELIVERY_SECONDS, warn))
-    try:
-        await delivery
-    finally:
-        timers[-1].cancel()
 
 
 def build_app(

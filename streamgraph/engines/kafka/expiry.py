@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from faust.types import TP
 
@@ -40,6 +40,8 @@ def add_state_expiry(graph: KafkaGraph, tables: Mapping[str, object]) -> None:
 
     async def expire_state() -> None:
         removed = expire_states(graph, states)
+        if graph.eos is not None:  # exactly_once: tombstones go in transactions (eos_state.py)
+            await graph.eos_states.flush_forgotten(graph.eos)
         if removed:
             logger.info(
                 "expired %d incomplete merge/collector entries older than %.0f s",
@@ -55,16 +57,13 @@ def add_state_expiry(graph: KafkaGraph, tables: Mapping[str, object]) -> None:
 def expire_states(graph: KafkaGraph, states: dict[str, ExpiringState]) -> int:
     """Delete the expired entries of every state table this worker owns; returns how many.
 
-    Runs outside stream iteration, where Faust's `del table[key]` cannot tell the key's
-    partition, so the entry is removed from the store and its tombstone sent explicitly.
+    Runs outside stream iteration: `ExpiringState.forget` tombstones each in its partition.
     """
     removed = 0
     for name, state in states.items():
         topic = graph.topology.step_topics[name]
-        table: Any = state.table
         for key, partition in state.expired(functools.partial(_owns, graph, topic)):
-            table.data.pop(key, None)
-            table.send_changelog(partition, key, None, value_serializer="raw")
+            state.forget(key, partition)
             removed += 1
     graph.counters.expired += removed
     return removed

@@ -42,17 +42,27 @@ class RecordSender:
     def _forget_partitions(self, metadata: Any) -> None:
         self._partitions = {}
 
+    def _count(self, topic: str) -> None:
+        produced = self._produced
+        produced[topic] = produced.get(topic, 0) + 1
+        if topic not in self._tracked:
+            self._tracked.add(topic)
+            track_topic(self._client, topic)
+
+    async def send_raw(
+        self, topic: str, partition: int, key: bytes, value: bytes | None
+    ) -> Awaitable[Any]:
+        """Queue a record as it is, to `partition` (a state changelog's change)."""
+        self._count(topic)
+        return await self._producer.send(topic, value, key=key, partition=partition)
+
     async def send(self, emission: Emission) -> Awaitable[Any]:
         """Queue the record; returns its delivery future (never awaited here)."""
         key, value, headers = encode(emission.event, emission.status)
         if emission.origin_topic:
             headers.append((H_ORIGIN_TOPIC, emission.origin_topic.encode()))
         topic = emission.topic
-        produced = self._produced
-        produced[topic] = produced.get(topic, 0) + 1
-        if topic not in self._tracked:
-            self._tracked.add(topic)
-            track_topic(self._client, topic)
+        self._count(topic)
         partitions = self._partitions.get(topic)
         if partitions is None:
             # the default partitioner's list: list(partitions)[murmur2(key) % len(partitions)]

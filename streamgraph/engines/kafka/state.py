@@ -18,9 +18,16 @@ class ExpiringState(MutableMapping[str, Any]):
     its memory forever: reads ignore it at once, and `expire_inactive` deletes it later.
     """
 
-    def __init__(self, table: MutableMapping[bytes, bytes | None], ttl: float) -> None:
+    def __init__(
+        self,
+        table: MutableMapping[bytes, Any],
+        ttl: float,
+        partition: Callable[[], int | None] | None = None,
+    ) -> None:
         self._table = table
         self._ttl = ttl
+        # the partition a write belongs to: Faust's current event's, or the table's own
+        self._partition = partition or _event_partition
 
     @property
     def table(self) -> Any:
@@ -45,10 +52,10 @@ class ExpiringState(MutableMapping[str, Any]):
         return default if entry is None else entry["v"]
 
     def __setitem__(self, key: str, value: Any) -> None:
-        event = current_event()
         entry: dict[str, Any] = {"t": time.time(), "v": value}
-        if event is not None:  # the table partition Faust writes this key's changelog to
-            entry["p"] = event.message.partition
+        partition = self._partition()
+        if partition is not None:  # the table partition this key's changelog is written to
+            entry["p"] = partition
         self._table[key.encode()] = orjson.dumps(entry)
 
     def __delitem__(self, key: str) -> None:
@@ -82,5 +89,22 @@ class ExpiringState(MutableMapping[str, Any]):
                 found.append((key, int(partition)))
         return found
 
+    def forget(self, key: bytes, partition: int) -> None:
+        """Delete an expired entry outside stream iteration, with a tombstone in the changelog.
+
+        (A Faust table's `del` cannot tell the key's partition there, so the entry is removed
+        from its store and the tombstone sent explicitly.)"""
+        table: Any = self._table
+        if hasattr(table, "forget"):  # eos_state.TransactionalTable
+            table.forget(key, partition)
+        else:
+            table.data.pop(key, None)
+            table.send_changelog(partition, key, None, value_serializer="raw")
+
     def _expired(self, entry: dict[str, Any]) -> bool:
         return time.time() - float(entry.get("t", 0)) > self._ttl
+
+
+def _event_partition() -> int | None:
+    event = current_event()
+    return None if event is None else int(event.message.partition)

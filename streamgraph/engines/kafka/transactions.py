@@ -3,8 +3,9 @@
 Every input partition a worker is assigned gets its own transactional producer, with the
 transactional id `<app id>|<topic>|<partition>` (the classic scheme of Kafka Streams before
 KIP-447). Records of one input partition run inside a transaction of that partition's producer:
-every record they caused, on any topic (next steps, output, replies, dead letters), and their
-next input offset for the group (`send_offsets_to_transaction`) commit together or not at all.
+every record they caused, on any topic (next steps, output, replies, dead letters, Merge and
+Collector changelogs: eos_state.py), and their next input offset for the group
+(`send_offsets_to_transaction`) commit together or not at all.
 Group commit: an agent hands each batch's records to their partition's lane and goes on; a lane
 runs one transaction at a time, and the next one takes everything that queued meanwhile
 (bench/kafka_pipeline.py: 0.57x-0.82x the events/s of at_least_once, where a transaction per
@@ -62,8 +63,11 @@ TRANSACTION_TIMEOUT_MS = 300_000
 # records queued for one input partition's next transaction before the agent waits for room
 MAX_PENDING = 1000
 
+Key = tuple[str, int]  # an input topic and partition
 Work = Callable[[list[Any]], Awaitable[None]]  # runs the steps on records, inside a transaction
 Done = Callable[[list[Any]], None]  # called with the records once their transaction committed
+# (assigned, fresh): keep the state of `assigned` partitions only; read `fresh` ones' again
+Restore = Callable[[set[Key], set[Key]], Awaitable[None]]
 
 
 class _Lane:
@@ -111,6 +115,8 @@ class PartitionTransactions:
         self._lanes: dict[tuple[str, int], _Lane] = {}
         # what to do when a batch fails outside Kafka (the worker crashes itself)
         self.on_failure: Callable[[BaseException], Awaitable[None]] | None = None
+        # Merge/Collector state (eos_state.py): read from its changelog where it is not known
+        self.restore: Restore | None = None
         self.commits = 0  # transactions committed (metrics, tests)
         self.aborts = 0  # failures retried (a transaction, or reading its offset back)
         self.dropped = 0  # batches dropped because another worker owns their partition now
@@ -124,11 +130,15 @@ class PartitionTransactions:
         Called before the consumer seeks to the group's committed offsets: a started producer
         has fenced the previous owner and closed its open transaction."""
         wanted = {(tp.topic, tp.partition) for tp in assigned if tp.topic in self.topics}
+        # state kept in memory is current only for partitions held (and not fenced) till now
+        fresh = wanted - (self._assigned - self._lost)
         self._assigned, self._lost = wanted, set()
         gone = [key for key in self._partitions if key not in wanted]
         await asyncio.gather(*(self._stop(key) for key in gone))
         await asyncio.gather(*(self._get(*key) for key in wanted))
         logger.info("transactional producers ready for %d input partitions", len(wanted))
+        if self.restore is not None:  # the producers closed what previous owners left open
+            await self.restore(wanted, fresh)
 
     async def _get(self, topic: str, partition: int) -> _Partition:
         key = (topic, partition)
@@ -217,9 +227,14 @@ class PartitionTransactions:
                 done(records)
 
     async def run(
-        self, topic: str, partition: int, next_offset: int, work: Callable[[], Awaitable[None]]
+        self,
+        topic: str,
+        partition: int,
+        next_offset: int | None,
+        work: Callable[[], Awaitable[None]],
     ) -> bool:
-        """Run `work` in a transaction that also commits `next_offset` for the group.
+        """Run `work` in a transaction that also commits `next_offset` for the group (None:
+        no offset, for state housekeeping that may be redone, as expired entries' tombstones).
 
         Retried (after an abort, in a new producer) until it commits; False if the partition
         belongs to another worker now (this one was fenced, or the partition revoked): that one
@@ -241,8 +256,12 @@ class PartitionTransactions:
             try:
                 part = await self._get(topic, partition)  # (a restart, after a failure)
                 if uncertain:
-                    if await self._committed_anyway(topic, partition, next_offset):
+                    if next_offset is not None and await self._committed_anyway(
+                        topic, partition, next_offset
+                    ):
                         return True
+                    if self.restore is not None:  # the memory may hold the failed changes
+                        await self.restore(self._assigned, {key})
                     uncertain = False
                 async with part.lock:
                     if self._partitions.get(key) is not part:
@@ -297,7 +316,7 @@ class PartitionTransactions:
         part: _Partition,
         topic: str,
         partition: int,
-        next_offset: int,
+        next_offset: int | None,
         work: Callable[[], Awaitable[None]],
     ) -> None:
         producer = part.producer
@@ -308,6 +327,8 @@ class PartitionTransactions:
             producer.send_offsets_to_transaction(
                 {TopicPartition(topic, partition): next_offset}, self.group_id
             )
+            if next_offset is not None
+            else asyncio.sleep(0)
         )
         try:
             await work()  # (steps may take long: only Kafka's own requests are timed)
@@ -334,19 +355,20 @@ def refuse_unsupported(plan: Plan, topology: Topology, lean: bool) -> None:
             "processing_guarantee='exactly_once' needs lean_transport=true: its consumer "
             "reads read_committed and leaves offset commits to streamgraph's transactions"
         )
-    stateful = sorted(
-        f"{name} ({step.stateful})"
-        for name, step in plan.steps.items()
-        if step.stateful in ("merge", "collector", "batch")
-    )
-    if stateful:
+    batches = sorted(name for name, step in plan.steps.items() if step.stateful == "batch")
+    if batches:
         raise StreamgraphError(
-            "processing_guarantee='exactly_once' is not supported for graphs with Merge, "
-            f"Collector or Batch steps ({', '.join(stateful)}): Faust writes a Merge or "
-            "Collector table's changelog with its own producer, outside streamgraph's "
-            "transactions, and a Batch step holds inputs across agent batches; use "
+            "processing_guarantee='exactly_once' is not supported for graphs with Batch steps "
+            f"({', '.join(batches)}): a Batch step holds inputs across transactions; use "
             "at_least_once for this graph"
         )
+    for name, step in plan.steps.items():
+        if step.stateful in ("merge", "collector") and len(topology.sources[name]) > 1:
+            raise StreamgraphError(
+                f"processing_guarantee='exactly_once' is not supported for the {step.stateful} "
+                f"step {name}, which reads several topics: its state partitions follow one "
+                "topic's; use at_least_once for this graph"
+            )
     readers: dict[str, list[str]] = {}
     for name, topics in topology.sources.items():
         for topic in topics:
