@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 import streamgraph as sg
-from streamgraph.gateway import gateway_app
+from streamgraph.gateway import KafkaRequester, gateway_app
 from streamgraph.gateway.server import REQUESTER
 from streamgraph.settings import Settings
 from streamgraph.testing import serve
@@ -99,6 +99,7 @@ async def test_the_gateway_never_answers_from_an_aborted_transaction(
         requests.assign([TopicPartition(entry, 0)])
         await requests.seek_to_beginning(TopicPartition(entry, 0))
         requester = app[REQUESTER]
+        assert isinstance(requester, KafkaRequester)
         await _until(lambda: requester.ready, "the gateway to be ready")
         asked = asyncio.create_task(client.post("/", json={"x": 1}))
 
