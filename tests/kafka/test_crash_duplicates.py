@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -23,20 +20,9 @@ from workers import WorkerFactory, body, collect
 
 pytestmark = pytest.mark.kafka
 
-HERE = Path(__file__).parent
 TOTAL = 3_000
 RATE = 400  # events/s, steady: the crash comes mid-stream, 2.5 s after a commit was seen
 KILL_AFTER_COMMIT = 2.5  # s; Faust's 2.8 s interval commits no more in that time, 1 s twice
-
-
-@pytest.fixture
-def factory(kafka_broker: Any, tmp_path: Path) -> Iterator[WorkerFactory]:
-    made = WorkerFactory(kafka_broker.bootstrap_servers, tmp_path)
-    made.env["PYTHONPATH"] = str(HERE)
-    try:
-        yield made
-    finally:
-        made.close()
 
 
 async def _committed(admin: AIOKafkaAdminClient, group: str, topic: str) -> int:

@@ -46,16 +46,6 @@ HERE = Path(__file__).parent
 FAUST_WORKER = [sys.executable, "-m", "faust", "-A", "eos_faust_app", "worker", "-l", "info"]
 
 
-@pytest.fixture
-def factory(kafka_broker: Any, tmp_path: Path) -> Iterator[WorkerFactory]:
-    made = WorkerFactory(kafka_broker.bootstrap_servers, tmp_path)
-    made.env["PYTHONPATH"] = str(HERE)
-    try:
-        yield made
-    finally:
-        made.close()
-
-
 async def _create_topics(brokers: str, names: list[str]) -> None:
     # created up front: a worker subscribed to a topic it had to create itself gets no
     # partitions of it until its metadata refreshes (minutes), and would process nothing
@@ -130,11 +120,11 @@ def test_exactly_once_refuses_graphs_whose_state_cannot_join_the_transaction() -
     with pytest.raises(StreamgraphError, match="needs lean_transport=true"):
         KafkaGraph(chain, Settings(processing_guarantee="exactly_once", lean_transport=False))
     assert KafkaGraph(chain, Settings(processing_guarantee="exactly_once")).eos is not None
-    # a Merge's table is streamgraph's own under exactly_once (eos_state.py), not Faust's
+    # a Merge's table is streamgraph's own (state_table.py), not Faust's
     merged = KafkaGraph(
         merge_topology.build_function(), Settings(processing_guarantee="exactly_once")
     )
-    assert list(merged.eos_states.by_topic) == [merged.topology.step_topics["join"]]
+    assert list(merged.states.by_topic) == [merged.topology.step_topics["join"]]
     assert not merged.app.tables, "no Faust table: its changelog would bypass the transactions"
     two_starts = sg.new_function("two")
     graph = two_starts.set_topology("flow")
@@ -286,6 +276,28 @@ def test_exactly_once_holds_across_a_rebalance_and_a_crash(
     _assert_each_answered_once(
         factory, "a rebalance, then the first worker's SIGKILL", answered, flow
     )
+
+
+def test_at_least_once_merge_state_survives_a_worker_crash(factory: WorkerFactory) -> None:
+    """The same crash at_least_once: the Merge's entries come back from the changelog when the
+    restarted worker is assigned the partitions (Faust's signal), so no event is lost;
+    answers may be doubled."""
+    first = factory.start("merge_topology")
+
+    async def kill() -> None:
+        first.kill()
+
+    answered = asyncio.run(_feed_and_interrupt(factory, kill, flow="merge"))
+    second = factory.start("merge_topology")
+    out = factory.topic("merge", "out")
+    seen = asyncio.run(_read_committed(factory.brokers, "merge", out, lambda n: n >= TOTAL, 150))
+    missing = sorted(set(range(TOTAL)) - set(seen))
+    print(
+        f"at_least_once (merge), the worker's SIGKILL: {answered} answered before it; "
+        f"{len(missing)} lost, {sum(seen.values()) - len(seen)} duplicate answers"
+    )
+    assert not missing, f"{len(missing)} events lost, e.g. {missing[:10]}"
+    assert "restored" in second.log(), "the restarted worker read the Merge's changelog"
 
 
 def _assert_each_answered_once(

@@ -16,7 +16,8 @@ import faust
 import pytest
 from faust.types import Message
 
-from streamgraph.engines.kafka.batches import LeanStream, StaleLog
+from streamgraph.engines.kafka.batches import LeanStream
+from streamgraph.engines.kafka.stale_log import StaleLog
 
 LOGGER = "streamgraph.kafka"
 WAIT = 10.0  # seconds a timed line may take to come (it is due after `interval`)

@@ -56,8 +56,8 @@ async def _last_values(
     return last
 
 
-# exactly_once keeps a Merge's entries itself (eos_state.py) and writes their tombstones in
-# transactions of the partitions' producers
+# exactly_once writes a Merge's tombstones (state_table.py) in transactions of the partitions'
+# producers
 @pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_incomplete_merges_are_deleted_with_changelog_tombstones(
     kafka_broker: Any,
@@ -84,7 +84,7 @@ def test_incomplete_merges_are_deleted_with_changelog_tombstones(
         table = graph._tables["m"].table
         assert len(table) == 0
         assert (graph.eos is not None) == (guarantee == "exactly_once")
-        changelog = table.changelog if graph.eos else table.changelog_topic.get_topic_name()
+        changelog = table.changelog
         odd = {f"e{n}".encode() for n in range(1, 10, 2)}
         last = asyncio.run(
             _last_values(

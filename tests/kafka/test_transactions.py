@@ -19,8 +19,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 
 from streamgraph.core.event import Event
-from streamgraph.engines.kafka.eos_state import StepStates, TransactionalTable
 from streamgraph.engines.kafka.executor import Emission
+from streamgraph.engines.kafka.state_table import StateTable, StepStates
 from streamgraph.engines.kafka.transactions import PartitionTransactions, current_sender
 
 pytestmark = pytest.mark.kafka
@@ -124,11 +124,11 @@ async def test_a_commit_whose_answer_was_lost_is_not_redone(kafka_broker: Any) -
 async def test_a_failed_transactions_state_changes_are_undone_before_the_redo(
     kafka_broker: Any,
 ) -> None:
-    """A Merge's entries under exactly_once (eos_state.py): the redo of a failed transaction
+    """A Merge's entries under exactly_once (state_table.py): the redo of a failed transaction
     sees the state as it committed, not with the failed attempt's changes."""
     brokers = kafka_broker.bootstrap_servers
     source, out, eos = await _setup(brokers)
-    table = TransactionalTable(f"{source}.state-changelog", brokers)
+    table = StateTable(f"{source}.state-changelog", brokers)
     states = StepStates()
     states.by_topic[source] = table
     eos.restore = states.restore
@@ -158,13 +158,17 @@ async def test_a_failed_transactions_state_changes_are_undone_before_the_redo(
         await eos.stop()
     assert seen == [{b"k": b"one"}, {b"k": b"one"}], "the redo starts from the committed state"
     assert table.data == {b"j": b"two"}
-    restored = TransactionalTable(table.changelog, brokers)
+    restored = StateTable(table.changelog, brokers)
     await asyncio.wait_for(restored.restore([0]), 60)
     assert restored.data == {b"j": b"two"}, "the changelog holds what committed, no more"
 
 
 def _in(states: StepStates, topic: str, work: Any) -> Any:
     async def run() -> None:
-        await states.run(topic, 0, work)
+        async def step() -> list[Any]:
+            await work()
+            return []
+
+        await states.run(topic, 0, step, None)  # (None: the transaction's sender)
 
     return run

@@ -40,7 +40,6 @@ from ...wire.codec import RecordError, decode
 from ...wire.producer import track_topic
 from .acks import Counters, DeliveryAcker
 from .batches import LeanStream
-from .eos_state import StepStates, TransactionalTable
 from .executor import Emission, StepExecutor
 from .expiry import add_state_expiry
 from .fusion import fused_successors
@@ -49,6 +48,7 @@ from .metrics import StepStats
 from .remote_model import RemoteModels
 from .sender import RecordSender
 from .state import ExpiringState
+from .state_table import StateTable, StepStates
 from .topology import Topology, build_topology
 from .transactions import PartitionTransactions, current_sender, refuse_unsupported
 from .transport import LeanApp, LeanSchema
@@ -130,7 +130,7 @@ class KafkaGraph:
             },
         )
         self._tables: dict[str, MutableMapping[str, Any]] = {}
-        self._changelogs: list[Any] = []  # Faust writes them; tracked as ours are (producer.py)
+        self._changelogs: list[Any] = []  # Merge/Collector changelog topics (state_table.py)
         self._declared: asyncio.Future[None] | None = None
         self._batch_flushers: list[Callable[[], Awaitable[None]]] = []
         self._pending_acks: set[asyncio.Future[None]] = set()  # batch flushes under way
@@ -140,7 +140,7 @@ class KafkaGraph:
         self.fused = fused_successors(self.plan, self.topology) if settings.fuse_steps else {}
         # exactly_once: a transaction per batch and input partition (transactions.py)
         self.eos: PartitionTransactions | None = None
-        self.eos_states = StepStates()  # exactly_once: Merge/Collector state (eos_state.py)
+        self.states = StepStates()  # Merge and Collector state (state_table.py)
         if settings.processing_guarantee == "exactly_once":
             self.eos = self._transactions()
         self.executor = StepExecutor(
@@ -172,7 +172,7 @@ class KafkaGraph:
         )
         self.app.eos = eos  # type: ignore[attr-defined]  # read by transport.LeanConsumer
         eos.on_failure = self.app.crash
-        eos.restore = self.eos_states.restore
+        eos.restore = self.states.restore  # (after the producers fenced the previous owners)
         return eos
 
     # -- wiring ---------------------------------------------------------------------------------
@@ -198,27 +198,31 @@ class KafkaGraph:
         self.app.agent(channel, name=f"{self.topology.step_topics[name]}.agent")(agent)
 
     def _add_state(self, name: str) -> None:
-        """A Merge or Collector step's table: Faust's, or under exactly_once streamgraph's own
-        (its changes join the transactions; the same changelog topic either way)."""
+        """A Merge or Collector step's table and its changelog topic (state_table.py)."""
         table_name = f"{self.topology.step_topics[name]}.state"
-        ttl = self.settings.merge_ttl_seconds
-        if self.eos is None:
-            table = self.app.Table(table_name, default=None, key_type=bytes, value_type=bytes)
-            self._tables[name] = ExpiringState(table, ttl)
-            self._changelogs.append(table.changelog_topic)
-            return
         changelog = self.app.topic(
-            f"{self.app.conf.id}-{table_name}-changelog",  # Faust's name for the table's
+            f"{self.app.conf.id}-{table_name}-changelog",  # Faust's name for a table's
             partitions=self.settings.partitions,
             replicas=self.settings.replication,
             compacting=True,
             internal=True,
         )
-        own = TransactionalTable(changelog.get_topic_name(), self.settings.brokers)
-        self.eos_states.by_topic[self.topology.step_topics[name]] = own
-        self.eos_states.declares.append(changelog.maybe_declare)
-        self._tables[name] = ExpiringState(own, ttl, own.current_partition)
+        table = StateTable(changelog.get_topic_name(), self.settings.brokers)
+        if not self.states.by_topic and self.eos is None:  # (exactly_once: transactions.py)
+            self.app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]
+            self.app.on_partitions_assigned.connect(self._on_partitions_assigned)  # type: ignore[arg-type]
+        for topic in self.topology.sources[name]:  # its own, and the entry topic if it starts
+            self.states.by_topic[topic] = table
+        self.states.declares.append(changelog.maybe_declare)
+        self._tables[name] = ExpiringState(table, self.settings.merge_ttl_seconds)
         self._changelogs.append(changelog)
+
+    async def _on_partitions_revoked(self, app: Any, *args: Any, **kwargs: Any) -> None:
+        self.states.on_revoked()
+
+    async def _on_partitions_assigned(self, app: Any, *args: Any, **kwargs: Any) -> None:
+        (assigned,) = args  # Faust's signal: (app, assigned, signal=...)
+        await self.states.on_assigned((tp.topic, tp.partition) for tp in assigned)
 
     async def flush_batches(self) -> None:
         """Emit every partly filled batch now (what `wait_for_completion` does)."""
@@ -235,19 +239,19 @@ class KafkaGraph:
             try:
                 for topic in self.topology.all_topics():
                     await self.app.topic(topic).maybe_declare()
-                # the table declares it too, but maybe after this agent started: tracking a
-                # missing topic would let the broker auto-create it with the wrong partitions
+                # (declared on the first assignment too): tracking a missing topic would let
+                # the broker auto-create it with the wrong partitions
                 for changelog in self._changelogs:
                     await changelog.maybe_declare()
-                self._sender_for_producer()
+                self.sender()
                 self._declared.set_result(None)
             except Exception as exc:
                 self._declared.set_exception(exc)
                 raise
         await self._declared
 
-    def _sender_for_producer(self) -> RecordSender:
-        """The sender over aiokafka's producer; Faust's changelog topics tracked before use."""
+    def sender(self) -> RecordSender:
+        """The sender over aiokafka's producer (at_least_once); changelogs tracked before use."""
         if self._sender is None:
             # aiokafka's producer under Faust's wrapper: the wrapper costs ~10% per record here
             producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
@@ -264,16 +268,11 @@ class KafkaGraph:
                     f"exactly_once: a record to {emission.topic} outside a batch"
                 )
             return await sender.send(emission)
-        return await (self._sender or self._sender_for_producer()).send(emission)
+        return await (self._sender or self.sender()).send(emission)
 
     # -- agents ---------------------------------------------------------------------------------
     def _step_agent(self, name: str) -> Any:
-        # a table finds the partition of its changelog through Faust's current event, which
-        # only Faust's per-event iteration sets; a stock Faust stream has no `batches()`
-        # (not under exactly_once: its state tables are streamgraph's, eos_state.py)
-        per_event = not self.lean or (
-            self.plan.steps[name].stateful in ("merge", "collector") and self.eos is None
-        )
+        per_event = not self.lean  # a stock Faust stream has no `batches()`
 
         async def agent(stream: Any) -> None:
             await self._declare_topics()
@@ -291,8 +290,21 @@ class KafkaGraph:
         return agent
 
     async def _run_records(self, name: str, records: list[Any]) -> None:
-        """Run step `name` on each record; ack them all once everything they caused is sent."""
-        sent = await self._run_steps(name, records)
+        """Run step `name` on each record; ack them all once everything they caused is sent
+        (a Merge's or Collector's state changes included)."""
+        if self.plan.steps[name].stateful in ("merge", "collector"):
+            if not self.states.ready.is_set():  # a rebalance: the entries are being read
+                await self.states.ready.wait()
+            sent: list[Awaitable[Any]] = []
+            sender = self._sender or self.sender()
+            for (topic, partition), part in _by_partition(records).items():
+
+                async def work(part: list[Any] = part) -> list[Awaitable[Any]]:
+                    return await self._run_steps(name, part)
+
+                sent += await self.states.run(topic, partition, work, sender)
+        else:
+            sent = await self._run_steps(name, records)
         self.counters.in_flight += 1
         self._acker.add(records, sent)
 
@@ -303,19 +315,15 @@ class KafkaGraph:
         commits are off): the offsets are committed by the transaction, with what they caused."""
         eos = self.eos
         assert eos is not None
-        parts: dict[tuple[str, int], list[Any]] = {}
-        for record in records:
-            message = record.message
-            parts.setdefault((message.topic, message.partition), []).append(record)
 
         async def work(part: list[Any]) -> None:
             # the delivery futures need no wait: the commit waits for them, and fails if one did
             message = part[0].message
-            await self.eos_states.run(
-                message.topic, message.partition, lambda: self._run_steps(name, part)
+            await self.states.run(
+                message.topic, message.partition, lambda: self._run_steps(name, part), None
             )
 
-        for (topic, partition), part in parts.items():
+        for (topic, partition), part in _by_partition(records).items():
             self.counters.in_flight += len(part)
             await eos.submit(topic, partition, part, work, self._committed)
 
@@ -423,6 +431,15 @@ class KafkaGraph:
         await self._acker.stop()
         if self.eos is not None:
             await self.eos.stop()
+
+
+def _by_partition(records: list[Any]) -> dict[tuple[str, int], list[Any]]:
+    """The records of each input topic and partition, in their order."""
+    parts: dict[tuple[str, int], list[Any]] = {}
+    for record in records:
+        message = record.message
+        parts.setdefault((message.topic, message.partition), []).append(record)
+    return parts
 
 
 def build_app(

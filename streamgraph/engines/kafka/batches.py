@@ -9,74 +9,23 @@ is stopped) are acked and skipped, and acking topics track each message as unack
 agent acks it. The per-event stream sensor hooks are not called (the app has no such sensor).
 The agent stays a Faust agent on its topic; only the iteration is batched. Unlike Faust's
 iterator (a debug line per event), skipped stale events are counted and logged at INFO, at most
-once a second per stream (`StaleLog`).
+once a second per stream (stale_log.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
 from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
 from faust.types import EventT
 
-__all__ = ["LeanStream", "StaleLog"]
+from .stale_log import StaleLog
+
+__all__ = ["LeanStream"]
 
 logger = logging.getLogger("streamgraph.kafka")
-
-STALE_LOG_INTERVAL = 1.0  # seconds: at most one line per stream this often
-
-
-class StaleLog:
-    """The stale events a stream skipped, logged at INFO at most once per `interval` seconds:
-    a rebalance can leave thousands queued, and a line each would flood the log. Counts arrive
-    once per batch (`add`); a count within `interval` of the last line waits for a timer, so
-    none is lost, and `close` logs whatever is still pending when the stream stops."""
-
-    __slots__ = ("_last", "_loop", "_timer", "interval", "pending", "topics", "total")
-
-    def __init__(self, topics: str, interval: float = STALE_LOG_INTERVAL) -> None:
-        self.topics = topics
-        self.interval = interval
-        self.pending = 0  # skipped since the last line
-        self.total = 0  # skipped in all
-        self._loop = asyncio.get_running_loop()
-        self._last = -math.inf  # loop time of the last line
-        self._timer: asyncio.TimerHandle | None = None
-
-    def add(self, skipped: int) -> None:
-        """`skipped` more stale events (one batch's): logged now, or when `interval` is up."""
-        self.pending += skipped
-        self.total += skipped
-        if self._timer is not None:
-            return  # a line is due already: it will say these too
-        wait = self._last + self.interval - self._loop.time()
-        if wait <= 0:
-            self._log()
-        else:
-            self._timer = self._loop.call_later(wait, self._log)
-
-    def close(self) -> None:
-        """The stream stops: log what is pending now (the last line of this stream)."""
-        if self._timer is not None:
-            self._timer.cancel()
-        self._log()
-
-    def _log(self) -> None:
-        self._timer = None
-        if self.pending:
-            logger.info(
-                "skipped %d stale events of %s, read before a rebalance (or during one): not "
-                "processed here; the partition's owner reads them again from its committed "
-                "offset",
-                self.pending,
-                self.topics,
-            )
-            self.pending = 0
-            self._last = self._loop.time()
 
 
 class LeanStream(faust.Stream):

@@ -2,18 +2,15 @@
 
 Reads already ignore an entry older than `merge_ttl_seconds`, but without this timer the entry
 would stay in memory and in the changelog for ever (a branch that never arrives). The timer
-deletes each expired entry of the partitions this worker actively owns and writes a tombstone
-to the changelog, so compaction removes it there too; `counters.expired` counts them.
+deletes each expired entry (a table holds the partitions this worker is assigned) and writes a
+tombstone to the changelog, so compaction removes it there too; `counters.expired` counts them.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
-
-from faust.types import TP
 
 from .state import ExpiringState
 
@@ -40,8 +37,8 @@ def add_state_expiry(graph: KafkaGraph, tables: Mapping[str, object]) -> None:
 
     async def expire_state() -> None:
         removed = expire_states(graph, states)
-        if graph.eos is not None:  # exactly_once: tombstones go in transactions (eos_state.py)
-            await graph.eos_states.flush_forgotten(graph.eos)
+        # the tombstones: under exactly_once in transactions (state_table.py)
+        await graph.states.flush_forgotten(graph.eos, None if graph.eos else graph.sender())
         if removed:
             logger.info(
                 "expired %d incomplete merge/collector entries older than %.0f s",
@@ -55,20 +52,13 @@ def add_state_expiry(graph: KafkaGraph, tables: Mapping[str, object]) -> None:
 
 
 def expire_states(graph: KafkaGraph, states: dict[str, ExpiringState]) -> int:
-    """Delete the expired entries of every state table this worker owns; returns how many.
+    """Delete the expired entries of every state table; returns how many.
 
-    Runs outside stream iteration: `ExpiringState.forget` tombstones each in its partition.
-    """
+    A table holds the entries of the partitions this worker is assigned only."""
     removed = 0
-    for name, state in states.items():
-        topic = graph.topology.step_topics[name]
-        for key, partition in state.expired(functools.partial(_owns, graph, topic)):
+    for state in states.values():
+        for key, partition in state.expired():
             state.forget(key, partition)
             removed += 1
     graph.counters.expired += removed
     return removed
-
-
-def _owns(graph: KafkaGraph, topic: str, partition: int) -> bool:
-    # the table is copartitioned with the step's topic: same partition number, same owner
-    return bool(graph.app.assignor.is_active(TP(topic, partition)))

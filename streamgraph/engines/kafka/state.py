@@ -1,37 +1,31 @@
-"""State for Merge and Collector on Kafka: a Faust table whose entries expire."""
+"""State for Merge and Collector on Kafka: a changelog-backed table whose entries expire."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import orjson
-from faust import current_event
+
+from .state_table import StateTable
 
 
 class ExpiringState(MutableMapping[str, Any]):
     """A mapping over a changelog-backed table; entries older than `ttl` seconds are dropped.
 
-    Values are stored as orjson bytes with the time they were written and the partition of the
-    event that wrote them, so an incomplete merge (a branch that never arrived) does not keep
-    its memory forever: reads ignore it at once, and `expire_inactive` deletes it later.
+    Values are stored as orjson bytes with the time they were written, so an incomplete merge
+    (a branch that never arrived) does not keep its memory forever: reads ignore it at once,
+    and the expiry timer (expiry.py) deletes it later.
     """
 
-    def __init__(
-        self,
-        table: MutableMapping[bytes, Any],
-        ttl: float,
-        partition: Callable[[], int | None] | None = None,
-    ) -> None:
+    def __init__(self, table: StateTable, ttl: float) -> None:
         self._table = table
         self._ttl = ttl
-        # the partition a write belongs to: Faust's current event's, or the table's own
-        self._partition = partition or _event_partition
 
     @property
-    def table(self) -> Any:
-        """The Faust table underneath."""
+    def table(self) -> StateTable:
+        """The table underneath (state_table.py)."""
         return self._table
 
     def _entry(self, key: str) -> dict[str, Any] | None:
@@ -53,9 +47,6 @@ class ExpiringState(MutableMapping[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         entry: dict[str, Any] = {"t": time.time(), "v": value}
-        partition = self._partition()
-        if partition is not None:  # the table partition this key's changelog is written to
-            entry["p"] = partition
         self._table[key.encode()] = orjson.dumps(entry)
 
     def __delitem__(self, key: str) -> None:
@@ -73,38 +64,18 @@ class ExpiringState(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(self._table)
 
-    def expired(self, owns: Callable[[int], bool]) -> list[tuple[bytes, int]]:
-        """(key, partition) of the expired entries in partitions this worker `owns`.
-
-        Entries of partitions held only as standby copies are left to their active worker;
-        entries written without a partition (by an older worker) are only expired lazily.
-        """
+    def expired(self) -> list[tuple[bytes, int]]:
+        """(key, partition) of the expired entries."""
         found = []
         for key, raw in list(self._table.items()):
-            if not raw:
-                continue
-            entry = orjson.loads(raw)
-            partition = entry.get("p")
-            if partition is not None and owns(partition) and self._expired(entry):
-                found.append((key, int(partition)))
+            partition = self._table.partition_of(key)
+            if raw and partition is not None and self._expired(orjson.loads(raw)):
+                found.append((key, partition))
         return found
 
     def forget(self, key: bytes, partition: int) -> None:
-        """Delete an expired entry outside stream iteration, with a tombstone in the changelog.
-
-        (A Faust table's `del` cannot tell the key's partition there, so the entry is removed
-        from its store and the tombstone sent explicitly.)"""
-        table: Any = self._table
-        if hasattr(table, "forget"):  # eos_state.TransactionalTable
-            table.forget(key, partition)
-        else:
-            table.data.pop(key, None)
-            table.send_changelog(partition, key, None, value_serializer="raw")
+        """Delete an expired entry outside a step's run; its tombstone goes out later."""
+        self._table.forget(key, partition)
 
     def _expired(self, entry: dict[str, Any]) -> bool:
         return time.time() - float(entry.get("t", 0)) > self._ttl
-
-
-def _event_partition() -> int | None:
-    event = current_event()
-    return None if event is None else int(event.message.partition)
