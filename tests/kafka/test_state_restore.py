@@ -33,6 +33,8 @@ def test_a_restarted_worker_completes_a_merge_begun_before(
     written = asyncio.run(collect(brokers, changelog, 1, 60, isolation_level="read_committed"))
     assert written, "the first event's Merge entry reached the changelog within 60 s"
     first.stop()  # a clean stop: its input committed, so only the changelog holds the entry
+    if guarantee == "exactly_once":
+        assert "stopped the transactional producers of" in first.log()
     second = factory.start("keyed_merge_topology")
     asyncio.run(produce(brokers, entry, [_event("b", "second")]))
     out = factory.topic("keyed", "out")

@@ -172,6 +172,12 @@ class KafkaGraph:
         )
         self.app.eos = eos  # type: ignore[attr-defined]  # read by transport.LeanConsumer
         eos.on_failure = self.app.crash
+
+        async def stop_producers(app: Any, *args: Any, **kwargs: Any) -> None:
+            # the app stopped consuming and waited for its records' acks (their commits)
+            await eos.stop()
+
+        self.app.on_before_shutdown.connect(stop_producers)  # type: ignore[arg-type]
         eos.restore = self.states.restore  # (after the producers fenced the previous owners)
         return eos
 

@@ -174,12 +174,17 @@ class PartitionTransactions:
                     logger.warning("stopping the producer of %s[%d] failed", *key, exc_info=True)
 
     async def stop(self) -> None:
+        """Stop the lanes and producers (again: nothing more to do). A transaction under way is
+        left open; the partition's next owner aborts it when its producer starts."""
         lanes = [lane.task for lane in self._lanes.values() if lane.task is not None]
         for task in lanes:
             task.cancel()
         await asyncio.gather(*lanes, return_exceptions=True)
         self._lanes.clear()
-        await asyncio.gather(*(self._stop(key) for key in list(self._partitions)))
+        started = list(self._partitions)
+        await asyncio.gather(*(self._stop(key) for key in started))
+        if started:
+            logger.info("stopped the transactional producers of %d input partitions", len(started))
         if self._admin is not None:
             await self._admin.close()
             self._admin = None
