@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from ..errors import GraphError
@@ -17,8 +18,32 @@ def class_ref(class_name: Any) -> tuple[str, dict[str, Any]]:
         return f"{class_name.__module__}.{class_name.__qualname__}", {}
     cls = type(class_name)
     to_dict = getattr(class_name, "to_dict", None)
-    args = to_dict() if callable(to_dict) else {}
+    args = to_dict() if callable(to_dict) else init_args(class_name)
     return f"{cls.__module__}.{cls.__qualname__}", dict(args) if isinstance(args, dict) else {}
+
+
+# what the step itself holds (or the engine passes), never a class arg (MLRun's StepToDict)
+_STEP_OWNED = frozenset(
+    {"self", "context", "name", "input_path", "result_path", "full_event", "kwargs", "routes"}
+)
+
+
+def init_args(instance: Any) -> dict[str, Any]:
+    """The args that rebuild `instance`, as MLRun's StepToDict reads them: each parameter of its
+    `__init__` kept as an attribute of the same name and not None, plus its `kwargs` dict."""
+    try:
+        names = inspect.signature(type(instance).__init__).parameters
+    except (TypeError, ValueError):  # a builtin's __init__ has no signature to read
+        return {}
+    args = {
+        name: getattr(instance, name)
+        for name in names
+        if name not in _STEP_OWNED and getattr(instance, name, None) is not None
+    }
+    extra = getattr(instance, "kwargs", None)
+    if "kwargs" in names and isinstance(extra, dict):
+        args.update(extra)
+    return args
 
 
 def callable_ref(handler: Any) -> str:

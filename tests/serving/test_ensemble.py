@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import joblib
@@ -175,3 +176,19 @@ def test_weights_naming_a_model_never_added_are_refused_when_served(
     fn = _ensemble_instance(classifiers, voting)  # declaring it is fine: models may come later
     with pytest.raises(sg.GraphError, match=r"weights name unknown models \['ghost'\]"):
         serve(fn, engine=engine)
+
+
+def test_an_ensemble_instance_keeps_its_weights_through_to_dict(
+    classifiers: dict[str, Any], engine: str
+) -> None:
+    weights = {"tree": 0.8, "logreg": 0.1, "knn": 0.1}
+    voting = sg.VotingEnsemble(vote_type="classification", weights=weights)
+    graph = _ensemble_instance(classifiers, voting).spec.graph
+    data = json.loads(json.dumps(graph.to_dict()))
+    # MLRun's StepToDict rule: the instance's init args kept as attributes
+    assert data["class_args"]["weights"] == weights
+    assert data["class_args"]["vote_type"] == "classification"
+    fn = sg.new_function("ensemble-rebuilt")
+    fn.spec.graph = sg.graph_from_dict(data)  # as a function spec file is loaded (locate.py)
+    vote = serve(fn, engine=engine).test("/v2/models/VotingEnsemble/infer", {"inputs": XI.tolist()})
+    assert vote["outputs"] == classifiers["models"]["tree"].predict(XI).tolist()
