@@ -39,10 +39,11 @@ typecheck: $(STAMP)
 
 # the Kafka scenarios run three times more: fused (STREAMGRAPH_FUSE_STEPS), on Faust's stock
 # classes (lean_transport=false: the lean transport is an optimisation, never a requirement),
-# and exactly_once (but for the graphs it refuses, each refusal tested in tests/kafka)
+# and exactly_once (but for the graphs it refuses, each refusal tested in tests/kafka); the first
+# run lists its slowest tests, where CI's time goes
 KAFKA_SCENARIOS := -k kafka tests/scenarios tests/acceptance
 pytest: $(STAMP) system-deps
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=25
 	STREAMGRAPH_FUSE_STEPS=true $(BIN)/pytest -q -p no:cacheprovider $(KAFKA_SCENARIOS)
 	STREAMGRAPH_LEAN_TRANSPORT=false $(BIN)/pytest -q -p no:cacheprovider $(KAFKA_SCENARIOS) \
 	  tests/kafka/test_lean_switch.py

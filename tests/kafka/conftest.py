@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from workers import WorkerFactory
 
+from streamgraph.broker import LocalKafka
+
 HERE = Path(__file__).parent
 
 
@@ -21,3 +23,13 @@ def factory(kafka_broker: Any, tmp_path: Path) -> Iterator[WorkerFactory]:
         yield made
     finally:
         made.close()
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[LocalKafka]:
+    """A broker of the test's own, for tests that stop and start it (the session's stays up)."""
+    broker = LocalKafka(data_dir=tmp_path / "kafka").start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

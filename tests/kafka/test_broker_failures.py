@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,6 @@ def _results(factory: WorkerFactory, total: int, timeout: float) -> set[int]:
     out = factory.topic("pipeline", "out")
     done = asyncio.run(collect(factory.brokers, out, total, timeout, key_of=lambda m: body(m)["n"]))
     return {body(m)["n"] for m in done}
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[LocalKafka]:
-    broker = LocalKafka(data_dir=tmp_path / "kafka").start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 def test_worker_reconnects_after_a_broker_restart(own_broker: LocalKafka, tmp_path: Path) -> None:

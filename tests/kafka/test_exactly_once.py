@@ -22,7 +22,7 @@ import asyncio
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from workers import WorkerFactory, collect, produce
+from workers import WorkerFactory, collect, produce, reading
 
 import streamgraph as sg
 from streamgraph.broker import LocalKafka
@@ -166,18 +166,10 @@ async def _read_committed(
 ) -> Counter[int]:
     """Answers per event number on `topic` (read_committed, from the start) until `until(n)`
     holds for n distinct events, then `settle` s more of reading, to catch late duplicates."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=brokers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
-    await consumer.start()
     seen: Counter[int] = Counter()
     deadline = time.monotonic() + timeout
     settled: float | None = None
-    try:
+    async with reading(brokers, topic, "read_committed") as consumer:
         while time.monotonic() < (settled or deadline):
             batch = await consumer.getmany(timeout_ms=300, max_records=5000)
             for messages in batch.values():
@@ -187,8 +179,6 @@ async def _read_committed(
                     seen[answer["n"]] += 1
             if settled is None and until(len(seen)):
                 settled = time.monotonic() + settle
-    finally:
-        await consumer.stop()
     return seen
 
 
@@ -314,15 +304,6 @@ def _assert_each_answered_once(
     )
     assert not missing, f"{len(missing)} events lost, e.g. {missing[:10]}"
     assert not doubled, f"{len(doubled)} events answered twice or more, e.g. {list(doubled)[:10]}"
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[LocalKafka]:
-    broker = LocalKafka(data_dir=tmp_path / "kafka").start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.mark.timeout(600)  # a broker of its own, stopped and started again: over the default

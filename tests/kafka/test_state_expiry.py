@@ -10,8 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
-from workers import collect
+from workers import collect, reading
 
 import streamgraph as sg
 from streamgraph.engines.kafka.expiry import expiry_interval
@@ -35,24 +34,14 @@ async def _last_values(
     brokers: str, changelog: str, done: Callable[[dict[bytes, bytes | None]], bool]
 ) -> dict[bytes, bytes | None]:
     """Each key's last committed value in `changelog`, read until `done` holds (30 s at most)."""
-    consumer = AIOKafkaConsumer(
-        changelog,
-        bootstrap_servers=brokers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
-    await consumer.start()
     last: dict[bytes, bytes | None] = {}
     deadline = time.monotonic() + 30
-    try:
+    async with reading(brokers, changelog, "read_committed") as consumer:
         while not done(last) and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=300)
             for messages in batch.values():
                 for record in messages:  # one partition per key: offsets order its writes
                     last[record.key] = record.value
-    finally:
-        await consumer.stop()
     return last
 
 

@@ -14,9 +14,10 @@ import uuid
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
+from workers import reading
 
 from streamgraph.core.event import Event
 from streamgraph.engines.kafka.executor import Emission
@@ -51,19 +52,9 @@ async def _committed(brokers: str, group: str, tp: TopicPartition) -> int:
 
 
 async def _answers(brokers: str, topic: str) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=brokers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
-    await consumer.start()
-    try:
+    async with reading(brokers, topic, "read_committed") as consumer:
         batch = await consumer.getmany(timeout_ms=3000)  # one committed record at most
         return [m.value for messages in batch.values() for m in messages]
-    finally:
-        await consumer.stop()
 
 
 async def _send(body: dict[str, Any], topic: str) -> None:

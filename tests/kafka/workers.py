@@ -9,7 +9,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -159,18 +160,10 @@ async def collect(
     isolation_level: str = "read_uncommitted",
 ) -> list[Any]:
     """Read `topic` from the start until `want` records (or distinct keys) or the timeout."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=brokers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        isolation_level=isolation_level,
-    )
-    await consumer.start()
     records: list[Any] = []
     keys: set[Any] = set()
     deadline = time.monotonic() + timeout
-    try:
+    async with reading(brokers, topic, isolation_level) as consumer:
         while time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500, max_records=5000)
             for messages in batch.values():
@@ -180,9 +173,26 @@ async def collect(
                         keys.add(key_of(message))
             if (len(keys) if key_of is not None else len(records)) >= want:
                 break
+    return records
+
+
+@asynccontextmanager
+async def reading(
+    brokers: str, topic: str, isolation_level: str = "read_uncommitted"
+) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started consumer of `topic` from its first record, in no group; stopped after."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=brokers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level=isolation_level,
+    )
+    await consumer.start()
+    try:
+        yield consumer
     finally:
         await consumer.stop()
-    return records
 
 
 def body(message: Any) -> Any:
