@@ -30,7 +30,8 @@ _STEP_OWNED = frozenset(
 
 def init_args(instance: Any) -> dict[str, Any]:
     """The args that rebuild `instance`, as MLRun's StepToDict reads them: each parameter of its
-    `__init__` kept as an attribute of the same name and not None, plus its `kwargs` dict."""
+    `__init__` kept as an attribute of the same name and not None, plus its `kwargs` dict.
+    Values a spec file cannot carry (live objects) are left out: the class's default applies."""
     try:
         names = inspect.signature(type(instance).__init__).parameters
     except (TypeError, ValueError):  # a builtin's __init__ has no signature to read
@@ -43,7 +44,18 @@ def init_args(instance: Any) -> dict[str, Any]:
     extra = getattr(instance, "kwargs", None)
     if "kwargs" in names and isinstance(extra, dict):
         args.update(extra)
-    return args
+    return {name: value for name, value in args.items() if _is_data(value)}
+
+
+def _is_data(value: Any) -> bool:
+    """JSON-able data, or a class or function (written as its dotted name)."""
+    if value is None or isinstance(value, str | int | float | bool | type):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_is_data(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_data(v) for k, v in value.items())
+    return inspect.isfunction(value)
 
 
 def callable_ref(handler: Any) -> str:
