@@ -8,12 +8,19 @@ from typing import Any
 import faust
 import pytest
 from faust.sensors import Monitor
+from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 import streamgraph as sg
 from streamgraph.engines.kafka import KafkaGraph
 from streamgraph.engines.kafka.batches import LeanStream
-from streamgraph.engines.kafka.transport import LeanApp, LeanConsumer, LeanMonitor, LeanSchema
+from streamgraph.engines.kafka.transport import (
+    LeanApp,
+    LeanConsumer,
+    LeanMonitor,
+    LeanSchema,
+    LeanTableManager,
+)
 from streamgraph.settings import Settings
 from streamgraph.testing import serve
 
@@ -35,19 +42,21 @@ def _classes(app: Any) -> tuple[type, ...]:
         type(app.consumer),
         type(app.monitor),
         schemas.pop(),
+        type(app.tables),
     )
 
 
 def test_lean_transport_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STREAMGRAPH_LEAN_TRANSPORT", raising=False)  # make test sets it once
     graph = KafkaGraph(_function(), Settings(topic_prefix="t"))
-    app_class, stream, transport, consumer, monitor, schema = _classes(graph.app)
-    assert (app_class, stream, consumer, monitor, schema) == (
+    app_class, stream, transport, consumer, monitor, schema, tables = _classes(graph.app)
+    assert (app_class, stream, consumer, monitor, schema, tables) == (
         LeanApp,
         LeanStream,
         LeanConsumer,
         LeanMonitor,
         LeanSchema,
+        LeanTableManager,
     )
     assert transport is not faust_aiokafka.Transport
 
@@ -61,6 +70,7 @@ def test_lean_transport_false_builds_faust_stock_classes() -> None:
         faust_aiokafka.Consumer,
         Monitor,
         faust.Schema,
+        TableManager,
     )
     assert type(graph.app.producer) is faust_aiokafka.Producer
 

@@ -87,6 +87,7 @@ LEAN_CLASSES = (
     transport.LeanConsumer,
     transport.LeanMonitor,
     transport.LeanSchema,
+    transport.LeanTableManager,
     transport.LeanTransport,
     batches.LeanStream,
     consumer_thread.LeanConsumerThread,

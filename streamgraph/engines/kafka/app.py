@@ -132,6 +132,8 @@ class KafkaGraph:
         self._tables: dict[str, MutableMapping[str, Any]] = {}
         self._changelogs: list[Any] = []  # Merge/Collector changelog topics (state_table.py)
         self._declared: asyncio.Future[None] | None = None
+        if isinstance(self.app, LeanApp):  # its consumer subscribes once the topics exist
+            self.app.declare_topics = self._declare_topics
         self._batch_flushers: list[Callable[[], Awaitable[None]]] = []
         self._pending_acks: set[asyncio.Future[None]] = set()  # batch flushes under way
         self._acker = DeliveryAcker(self.counters)

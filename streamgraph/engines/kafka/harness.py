@@ -57,7 +57,9 @@ class KafkaServer:
         namespace: dict[str, Any] | None = None,
         current_function: str = "*",
         timeout: float = 30.0,
+        app_options: dict[str, Any] | None = None,
     ) -> None:
+        self._app_options = dict(app_options or {})  # Faust app settings over the harness's
         prefix = f"sgt{os.getpid()}{uuid.uuid4().hex[:8]}"
         self.settings = Settings(
             brokers=brokers, topic_prefix=prefix, partitions=2, request_timeout_seconds=timeout
@@ -91,6 +93,7 @@ class KafkaServer:
             table_cleanup_interval=5.0,
             # Faust keeps table state in a data folder; a test's belongs in a temporary one
             datadir=self._datadir,
+            **self._app_options,
         )
         self.app = self.graph.app
         self.app.finalize()

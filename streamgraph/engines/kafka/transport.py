@@ -8,28 +8,32 @@ original guarded path is taken, so a rebalance still interrupts a blocked hand-o
 
 The per-record bookkeeping of Faust's `Monitor` sensor (statistics nobody reads here) is
 replaced by a sensor that keeps no per-record statistics, and topics with `LeanSchema` skip
-Faust's codec registry. These classes override internals of faust-streaming 0.15: every one
-is listed, with a fingerprint of its source, in upstream.py (tests/kafka/test_upstream_
-fingerprints.py fails naming any that changed). They are an optimisation: with
-`lean_transport=false` (settings.py) build_app uses Faust's stock classes instead.
+Faust's codec registry. The table manager waits for the app's topics to be created instead of
+Faust's fixed one-second pause, which every app start (a worker, each Kafka test) paid.
+
+These classes override internals of faust-streaming 0.15: every one is listed, with a
+fingerprint of its source, in upstream.py (tests/kafka/test_upstream_fingerprints.py fails
+naming any that changed). They are an optimisation: with `lean_transport=false` (settings.py)
+build_app uses Faust's stock classes instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 import faust
 from faust.sensors import Monitor
+from faust.tables import TableManager
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from .consumer_thread import LeanConsumerThread
 
-__all__ = ["LeanApp", "LeanMonitor", "LeanSchema"]
+__all__ = ["LeanApp", "LeanMonitor", "LeanSchema", "LeanTableManager"]
 
 
 class LeanMonitor(Monitor):
@@ -229,6 +233,29 @@ class LeanConsumer(faust_aiokafka.Consumer):
             unset_flag(flag)
 
 
+class LeanTableManager(TableManager):
+    """Faust's table manager, waiting for the app's topics instead of sleeping a second.
+
+    Registering the tables lets the conductor subscribe the consumer. Faust sleeps 1 s first,
+    for tables declared while the app starts (a streamgraph app declares none) and, in effect,
+    for the agents to create their topics: a topic missing when the consumer subscribes gets no
+    partitions until the next metadata refresh, minutes later. So the app's `declare_topics`
+    (LeanApp; KafkaGraph sets it) is awaited here instead.
+    """
+
+    async def on_start(self) -> None:
+        declare = cast(LeanApp, self.app).declare_topics
+        if declare is not None:
+            declaring = asyncio.ensure_future(declare())
+            if await self.wait_for_stopped(declaring):
+                return
+            if declaring.exception() is not None:  # the agents await the same declaration
+                self.log.error("declaring the topics failed: %r", declaring.exception())
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
+
+
 class LeanTransport(faust_aiokafka.Transport):
     Consumer = LeanConsumer
 
@@ -236,8 +263,12 @@ class LeanTransport(faust_aiokafka.Transport):
 class LeanApp(faust.App):
     """A Faust app whose `kafka://` transport uses `LeanConsumer` and whose monitor is lean."""
 
+    #: creates the topics the agents read and write; the consumer subscribes once it returned
+    declare_topics: Callable[[], Awaitable[None]] | None = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("Monitor", LeanMonitor)
+        kwargs.setdefault("TableManager", LeanTableManager)
         # the stream iterator takes a queued event without awaiting the queue (Faust's opt-in)
         kwargs.setdefault("cython_optimizations", True)
         super().__init__(*args, **kwargs)

@@ -342,6 +342,19 @@ UPSTREAM: tuple[Upstream, ...] = (
         "defines _topics (the tracked topics), read by the test",
         "ad3d70226eeb6d39",
     ),
+    # -- the app's start (transport.LeanTableManager) -------------------------------------------
+    Upstream(
+        "faust.tables.manager:TableManager.on_start",
+        "transport.LeanTableManager.on_start",
+        "copied, awaiting LeanApp.declare_topics where Faust sleeps 1 s before the subscription",
+        "6479bcd615372916",
+    ),
+    Upstream(
+        "faust.tables.manager:TableManager._update_channels",
+        "transport.LeanTableManager.on_start",
+        "called, as Faust's on_start does, to register the tables and unblock the conductor",
+        "1501856bb63b2962",
+    ),
     # -- tests and benchmarks ------------------------------------------------------------------
     Upstream(
         "aiokafka.consumer.consumer:AIOKafkaConsumer.__init__",
