@@ -13,6 +13,7 @@ exit (atexit), and on Linux by the kernel when this process dies (a parent-death
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import shutil
@@ -22,6 +23,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +91,8 @@ class Deployment:
     reference: str | None = None  # default: found by `streamgraph.locate.function_reference`
     folder: Path | None = None  # default: a new temporary run folder
     gateway_processes: int | None = None  # default: the gateway's (STREAMGRAPH_GATEWAY_PROCESSES)
+    owner: str = "deploy()"  # who started it, in the record of a broker started for it
+    brokers_source: str = "given to deploy()"  # said when `brokers` do not answer
     children: list[Child] = field(default_factory=list)
     broker: LocalKafka | None = None
     broker_note: str = ""
@@ -113,7 +117,7 @@ class Deployment:
         try:
             self.function.check_functions()
             self.reference = self.reference or function_reference(self.function, self.folder)
-            self.brokers = self.brokers or self._broker()
+            self.brokers = self._check_reachable(self.brokers) if self.brokers else self._broker()
             self.port = self.port or free_ports(1)[0]
             env = self._env()
             for name, argv in worker_commands(self.function, self.reference):
@@ -141,6 +145,7 @@ class Deployment:
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
+            state.clear(state.folder(), state.run_key())
 
     def alive(self) -> list[Child]:
         return [c for c in self.children if c.popen.poll() is None]
@@ -150,25 +155,40 @@ class Deployment:
 
     # -- parts ----------------------------------------------------------------------------------
     def _broker(self) -> str:
-        """The broker `streamgraph kafka start` left running, else our own in the run folder."""
-        recorded = state.load(state.DEFAULT_DATA_DIR.resolve())
-        if recorded is not None and all(
-            process.pid_runs(n.pid, n.marker) and answers_api_versions(HOST, n.port)
-            for n in recorded.nodes
-        ):
-            self.broker_note = f"the running local Kafka at {recorded.bootstrap_servers}"
-            return recorded.bootstrap_servers
-        assert self.folder is not None
+        """STREAMGRAPH_BROKERS when set, else the broker `streamgraph kafka start` left running,
+        else our own, recorded (streamgraph/broker/state.py) so other commands find it."""
+        settings = Settings()
+        if settings.brokers_given:
+            self.broker_note = f"{settings.brokers} (from STREAMGRAPH_BROKERS)"
+            return settings.brokers
+        records = state.folder(settings)
+        for key, recorded in state.running_brokers(records):
+            if key.startswith(state.KAFKA_START) and all(
+                answers_api_versions(HOST, n.port) for n in recorded.nodes
+            ):
+                self.broker_note = f"the running local Kafka at {recorded.bootstrap_servers}"
+                return recorded.bootstrap_servers
         self.broker = LocalKafka()  # data in a temporary folder, removed when it stops
         try:
             self.broker.start()
-        except BrokerError as exc:
+            owner = f"{self.owner} (pid {os.getpid()})"
+            state.save(records, state.run_key(), state.record(self.broker, owner))
+        except (BrokerError, OSError) as exc:
             raise DeployError(f"the local Kafka broker did not start: {exc}") from exc
         servers = self.broker.bootstrap_servers
         self.broker_note = (
             f"a local Kafka started for this run at {servers} (pids {self.broker.pids})"
         )
         return servers
+
+    def _check_reachable(self, brokers: str) -> str:
+        """`brokers`, once one answered (else BrokerUnreachableError, before any process runs).
+        On a thread of its own: deploy() may be called from inside a running event loop."""
+        from .wire.reach import check_reachable
+
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, check_reachable(brokers, self.brokers_source)).result()
+        return brokers
 
     def _env(self) -> dict[str, str]:
         assert self.brokers is not None

@@ -28,6 +28,22 @@ class DeployError(StreamgraphError, RuntimeError):
     """A deployed function's processes could not be started, or it is not deployed."""
 
 
+class BrokerUnreachableError(StreamgraphError, ConnectionError):
+    """No Kafka broker answered at the addresses a command or a test server was given.
+
+    The message names the addresses and what to do; commands print it as their one line.
+    """
+
+    def __init__(self, brokers: str, where_from: str = "", detail: str = "") -> None:
+        self.brokers = brokers
+        origin = f" ({where_from})" if where_from else ""
+        because = f": {detail}" if detail else ""
+        super().__init__(
+            f"no Kafka broker answers at {brokers}{origin}{because}. Start one with "
+            "`streamgraph kafka start`, or point STREAMGRAPH_BROKERS (or --brokers) at yours."
+        )
+
+
 class InvocationError(StreamgraphError, RuntimeError):
     """`fn.invoke()` got an error status; `status_code` and the answer's `body` are kept."""
 
@@ -129,6 +145,7 @@ def describe(exc: BaseException) -> str:
 
 __all__ = [
     "BadRequestError",
+    "BrokerUnreachableError",
     "ConflictError",
     "DeployError",
     "ForbiddenError",

@@ -202,6 +202,13 @@ class Settings(BaseSettings):
         description="Tests only: how the `kafka_broker` fixture starts its broker: `jar` (the "
         "Kafka jars on a local JVM) or `docker` (the apache/kafka image via testcontainers).",
     )
+    state_dir: Path | None = Field(
+        None,
+        description="Where streamgraph keeps what outlives one command: the local brokers "
+        "`streamgraph kafka start` and `streamgraph run` started (so every command finds them), "
+        "their data, and the workers' local state. Unset: $XDG_STATE_HOME/streamgraph "
+        "(~/.local/state/streamgraph): per user, never the current folder.",
+    )
     deployed_process: bool = Field(
         False,
         description="Set by `deploy()` in every process it starts: a module such a process "
@@ -219,8 +226,15 @@ class Settings(BaseSettings):
         validation_alias="XDG_CACHE_HOME",
         description="The user's cache folder (XDG base directories); unset: ~/.cache.",
     )
+    xdg_state_home: Path | None = Field(
+        None,
+        validation_alias="XDG_STATE_HOME",
+        description="The user's state folder (XDG base directories); unset: ~/.local/state.",
+    )
 
-    @field_validator("kafka_home", "java_home", "xdg_cache_home", mode="before")
+    @field_validator(
+        "kafka_home", "java_home", "xdg_cache_home", "xdg_state_home", "state_dir", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         # an exported but empty variable means "unset" (as shells and the XDG spec treat it)
@@ -230,6 +244,17 @@ class Settings(BaseSettings):
     @classmethod
     def _test_kafka_mode(cls, value: Any) -> Any:
         return (value.strip().lower() or "jar") if isinstance(value, str) else value
+
+    @property
+    def brokers_given(self) -> bool:
+        """Whether the brokers were set (STREAMGRAPH_BROKERS or an argument), not defaulted."""
+        return "brokers" in self.model_fields_set
+
+    def state_folder(self) -> Path:
+        """The per-user folder of streamgraph's lasting state (see `state_dir`)."""
+        if self.state_dir is not None:
+            return self.state_dir
+        return (self.xdg_state_home or Path.home() / ".local" / "state") / "streamgraph"
 
     def topic(self, function: str, name: str) -> str:
         """`<prefix>.<function>.<name>`: a step's topic, or `in`, `out`, `dlq`."""

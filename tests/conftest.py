@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +11,13 @@ import pytest
 from streamgraph import testing
 
 pytest_plugins = ["streamgraph.broker.pytest_plugin", "task_dump"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # the brokers `run` and `kafka start` record go to a folder of this session, never the
+    # user's (~/.local/state/streamgraph); the processes tests start inherit it
+    if "STREAMGRAPH_STATE_DIR" not in os.environ:
+        os.environ["STREAMGRAPH_STATE_DIR"] = tempfile.mkdtemp(prefix="sg-test-state-")
 
 
 @pytest.fixture(params=testing.ENGINES)

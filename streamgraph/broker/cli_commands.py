@@ -1,8 +1,10 @@
 """`streamgraph kafka start|status|stop`: a local Kafka that outlives the command.
 
-`start` leaves the broker JVM(s) running in the background and records their pids in
-`<data>/state.json`; `status` and `stop` find them there. Data persists under `<data>` between
-a stop and the next start (delete the folder to begin afresh).
+`start` leaves the broker JVM(s) running in the background and records their pids in the
+per-user state folder (streamgraph/broker/state.py), so `status` and `stop` find them from any
+folder, and `send`, `inspect`, `dlq`, `topics` and `run` use the broker with no --brokers. Data
+persists under `<data>` (default: the state folder's `kafka/`) between a stop and the next start
+(delete the folder to begin afresh).
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ _DATA = click.option(
     "--data",
     "data_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=state.DEFAULT_DATA_DIR,
-    show_default=True,
-    help="Folder for the broker's data, logs and state file.",
+    default=None,
+    help="Folder for the broker's data and logs  [default: the state folder's kafka/, "
+    "$XDG_STATE_HOME/streamgraph/kafka]",
 )
 
 
@@ -50,46 +52,59 @@ def kafka() -> None:
 @_DATA
 def start(nodes: str, port: int, data_dir: Path) -> None:
     """Start Kafka on 127.0.0.1 and return once it serves requests."""
-    data_dir = data_dir.resolve()
-    recorded = state.load(data_dir)
-    running = _running_nodes(recorded)
-    if recorded is not None and running:
-        click.echo(f"Kafka already running at {recorded.bootstrap_servers} (pids {running})")
+    data_dir, key = _where(data_dir)
+    records = state.folder()
+    recorded = state.load(records, key)
+    if recorded is not None and recorded.running():
+        click.echo(
+            f"Kafka already running at {recorded.bootstrap_servers} "
+            f"(pids {recorded.running_pids()})"
+        )
+        click.echo(f"export STREAMGRAPH_BROKERS={recorded.bootstrap_servers}")
         return
     broker = LocalKafka(nodes=int(nodes), port=port, data_dir=data_dir, tie_to_parent=False)
     try:
         broker.start()
         # record before letting go: should saving fail, exiting stops the JVMs (atexit)
-        state.save(data_dir, state.record(broker))
-    except BrokerError as exc:
+        state.save(records, key, state.record(broker, owner="streamgraph kafka start"))
+    except (BrokerError, OSError) as exc:
         broker.stop()
         raise click.ClickException(str(exc)) from exc
     pids = broker.pids
     broker.detach()
     click.echo(f"Kafka {broker.version} running at {broker.bootstrap_servers} (pids {pids})")
     click.echo(f"logs: {data_dir}/node-*/broker.log; stop with: streamgraph kafka stop")
-    if broker.bootstrap_servers != f"{HOST}:{DEFAULT_PORT}":
-        click.echo(f"export STREAMGRAPH_BROKERS={broker.bootstrap_servers}")
+    click.echo("streamgraph commands find it from any folder; other clients need:")
+    click.echo(f"export STREAMGRAPH_BROKERS={broker.bootstrap_servers}")
 
 
 @kafka.command()
 @_DATA
-def status(data_dir: Path) -> None:
-    """Show whether the recorded Kafka is serving; exit 1 unless every node answers."""
-    data_dir = data_dir.resolve()
-    recorded = state.load(data_dir)
-    if recorded is None:
-        click.echo(f"Kafka is not running (nothing recorded in {data_dir})")
+def status(data_dir: Path | None) -> None:
+    """Show the local brokers streamgraph started (`kafka start`'s, runs'); exit 1 unless one
+    is recorded and every node of each answers."""
+    records = state.folder()
+    if data_dir is not None:
+        key = _where(data_dir)[1]
+        found = [(key, s) for s in [state.load(records, key)] if s is not None]
+    else:  # a run's record is only news while the run lives
+        found = state.recorded(records, state.KAFKA_START) + state.running_brokers(records)
+        found = list(dict(found).items())
+    if not found:
+        where = data_dir.resolve() if data_dir is not None else records
+        click.echo(f"Kafka is not running (nothing recorded in {where})")
         raise SystemExit(1)
     healthy = True
-    for node in recorded.nodes:
-        alive = process.pid_runs(node.pid, node.marker)
-        answers = alive and answers_api_versions(HOST, node.port)
-        healthy = healthy and answers
-        word = "serving" if answers else ("not answering" if alive else "not running")
-        click.echo(f"node {node.node_id}: pid {node.pid} {HOST}:{node.port} {word}")
+    for _, recorded in found:
+        click.echo(f"{recorded.owner or 'a local broker'}: data in {recorded.data_dir}")
+        for node in recorded.nodes:
+            alive = process.pid_runs(node.pid, node.marker)
+            answers = alive and answers_api_versions(HOST, node.port)
+            healthy = healthy and answers
+            word = "serving" if answers else ("not answering" if alive else "not running")
+            click.echo(f"  node {node.node_id}: pid {node.pid} {HOST}:{node.port} {word}")
+        click.echo(f"  Kafka {recorded.version} at {recorded.bootstrap_servers}")
     if healthy:
-        click.echo(f"Kafka {recorded.version} running at {recorded.bootstrap_servers}")
         return
     click.echo("Kafka is not healthy; see the logs, or `streamgraph kafka stop` to clean up")
     raise SystemExit(1)
@@ -104,26 +119,37 @@ def status(data_dir: Path) -> None:
     help="Seconds to wait after SIGTERM before SIGKILL.",
 )
 @_DATA
-def stop(timeout: float, data_dir: Path) -> None:
-    """Stop the recorded Kafka by pid (SIGTERM, then SIGKILL); its data stays."""
-    data_dir = data_dir.resolve()
-    recorded = state.load(data_dir)
-    if recorded is None:
-        click.echo(f"no Kafka recorded in {data_dir}; nothing to stop")
+def stop(timeout: float, data_dir: Path | None) -> None:
+    """Stop the broker `kafka start` left running, by pid (SIGTERM, then SIGKILL); its data
+    stays. Without --data: every broker `kafka start` recorded (not those of a running `run`)."""
+    records = state.folder()
+    keys = (
+        [_where(data_dir)[1]]
+        if data_dir is not None
+        else [key for key, _ in state.recorded(records, state.KAFKA_START)]
+    )
+    found = [(key, s) for key in keys for s in [state.load(records, key)] if s is not None]
+    if not found:
+        click.echo(f"no Kafka recorded in {records}; nothing to stop")
         return
-    pids = _running_nodes(recorded)
-    try:
-        process.stop_pids(pids, timeout)
-    except BrokerError as exc:
-        raise click.ClickException(str(exc)) from exc
-    state.clear(data_dir)
-    click.echo(f"stopped Kafka (pids {pids})" if pids else "Kafka was not running; state cleared")
+    for key, recorded in found:
+        pids = recorded.running_pids()
+        try:
+            process.stop_pids(pids, timeout)
+        except BrokerError as exc:
+            raise click.ClickException(str(exc)) from exc
+        state.clear(records, key)
+        click.echo(
+            f"stopped Kafka at {recorded.bootstrap_servers} (pids {pids})"
+            if pids
+            else f"Kafka at {recorded.bootstrap_servers} was not running; record cleared"
+        )
 
 
-def _running_nodes(recorded: state.BrokerState | None) -> list[int]:
-    if recorded is None:
-        return []
-    return [node.pid for node in recorded.nodes if process.pid_runs(node.pid, node.marker)]
+def _where(data_dir: Path | None) -> tuple[Path, str]:
+    """The data folder (given or the default) and its record key."""
+    folder = (data_dir or state.default_data_dir()).resolve()
+    return folder, state.kafka_start_key(folder)
 
 
 __all__ = ["kafka"]

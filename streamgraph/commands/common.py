@@ -1,22 +1,76 @@
-"""What the subcommands share: the TOPOLOGY argument, `--brokers`, loading a function."""
+"""What the subcommands share: the TOPOLOGY argument, `--brokers`, loading a function.
+
+Which broker a command talks to, in order: `--brokers`, `STREAMGRAPH_BROKERS`, the local broker
+`streamgraph kafka start` or `streamgraph run` recorded (streamgraph/broker/state.py), then
+127.0.0.1:9092. `connect` also checks that a broker answers there, so an unreachable one is one
+line naming the address, where it came from and what to do, never a traceback.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import click
 
-from ..errors import StreamgraphError
+from ..errors import BrokerUnreachableError, StreamgraphError
 from ..settings import Settings
 
 topology_argument = click.argument("topology", metavar="TOPOLOGY")
 brokers_option = click.option(
-    "--brokers", default=None, help="Bootstrap servers (default: STREAMGRAPH_BROKERS)."
+    "--brokers",
+    default=None,
+    help="Bootstrap servers (default: STREAMGRAPH_BROKERS, else the local Kafka that "
+    "`streamgraph kafka start` or `streamgraph run` started, else 127.0.0.1:9092).",
 )
+
+# how long a command waits for the broker to answer its first request
+CONNECT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class BrokerChoice:
+    """The settings a command runs with, and where their brokers came from (said on errors)."""
+
+    settings: Settings
+    source: str
+
+
+def choose_brokers(brokers: str | None) -> BrokerChoice:
+    """The brokers to use, in the order of the module docstring."""
+    from ..broker import state
+
+    if brokers:
+        return BrokerChoice(Settings(brokers=brokers), "from --brokers")
+    settings = Settings()
+    if settings.brokers_given:
+        return BrokerChoice(settings, "from STREAMGRAPH_BROKERS")
+    running = state.running_brokers(state.folder(settings))
+    if running:
+        found = running[0][1]
+        source = f"the local Kafka {found.owner or 'streamgraph'} started"
+        return BrokerChoice(Settings(brokers=found.bootstrap_servers), source)
+    return BrokerChoice(
+        settings, "the default: no --brokers, STREAMGRAPH_BROKERS or local Kafka started"
+    )
 
 
 def settings_for(brokers: str | None) -> Settings:
-    return Settings(brokers=brokers) if brokers else Settings()
+    """The settings with the brokers `choose_brokers` picks."""
+    return choose_brokers(brokers).settings
+
+
+def connect(brokers: str | None) -> Settings:
+    """`settings_for`, once a broker answered there; else a one-line error (exit 1)."""
+    from ..wire.reach import check_reachable
+
+    choice = choose_brokers(brokers)
+    try:
+        asyncio.run(check_reachable(choice.settings.brokers, choice.source, CONNECT_TIMEOUT))
+    except BrokerUnreachableError as exc:
+        raise click.ClickException(str(exc)) from None
+    return choice.settings
 
 
 def load(topology: str) -> Any:
@@ -42,4 +96,13 @@ def pick_function(function: Any, name: str | None) -> Any:
     return function.child_functions[name]
 
 
-__all__ = ["brokers_option", "load", "pick_function", "settings_for", "topology_argument"]
+__all__ = [
+    "BrokerChoice",
+    "brokers_option",
+    "choose_brokers",
+    "connect",
+    "load",
+    "pick_function",
+    "settings_for",
+    "topology_argument",
+]

@@ -16,7 +16,7 @@ import click
 import orjson
 
 from ..errors import StreamgraphError
-from .common import brokers_option, settings_for
+from .common import brokers_option, connect
 
 # how long finding the function's topics may take before the broker counts as unreachable
 CONNECT_TIMEOUT = 30.0
@@ -78,7 +78,7 @@ def inspect(
     """
     from ..engines.kafka.inspect import preview, scan
 
-    settings = settings_for(brokers)
+    settings = connect(brokers)
 
     def progress(line: str) -> None:
         click.echo(f"scanning {line}", err=True)

@@ -102,7 +102,13 @@ def _serve_kafka(
     from ..deploy import Deployment, worker_commands
 
     deployment = Deployment(
-        function, brokers=brokers, port=port, reference=topology, gateway_processes=processes
+        function,
+        brokers=brokers,
+        port=port,
+        reference=topology,
+        gateway_processes=processes,
+        owner="streamgraph run",
+        brokers_source="from --brokers",
     )
     # SIGINT too: a shell starts background jobs with it ignored, so Python would not see it
     previous = {sig: signal.signal(sig, _exit_on_signal) for sig in STOP_SIGNALS}
@@ -115,6 +121,9 @@ def _serve_kafka(
             raise click.ClickException(str(exc)) from exc
         click.echo(f"run folder (logs): {deployment.folder}")
         click.echo(f"broker: {deployment.broker_note}")
+        if deployment.broker is not None:  # ours: say how other clients reach it
+            click.echo("streamgraph commands find it while this runs; other clients need:")
+            click.echo(f"export STREAMGRAPH_BROKERS={deployment.brokers}")
         for child in deployment.children:
             click.echo(f"  {child.name:<28} pid {child.pid:<8} log {child.log.name}")
         _intro(deployment.url, requests)

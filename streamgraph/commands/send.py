@@ -17,7 +17,7 @@ import orjson
 from ..core.event import Event
 from ..errors import HTTPError, describe
 from ..settings import Settings
-from .common import brokers_option, load, pick_function, settings_for, topology_argument
+from .common import brokers_option, connect, load, pick_function, topology_argument
 
 # how long connecting to the broker (and creating the reply topic) may take
 START_TIMEOUT = 60.0
@@ -92,8 +92,8 @@ def send(
     {"line": N, "status": S, "answer": ...}; the exit status is 1 when any got a 5xx.
     """
     target = pick_function(load(topology), function)
-    settings = settings_for(brokers)
-    events = read_events(sys.stdin.readlines())
+    events = read_events(sys.stdin.readlines())  # bad input is refused before connecting
+    settings = connect(brokers)
     failures = 0
     with click.progressbar(length=len(events), label="answers", file=sys.stderr) as bar:
 

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ..settings import Settings
-from .common import brokers_option, load, settings_for, topology_argument
+from .common import brokers_option, connect, load, topology_argument
 
 
 def kafka_graphs(function: Any, settings: Settings) -> list[Any]:
@@ -58,7 +58,7 @@ async def create_topics(topics: list[str], settings: Settings) -> dict[str, int]
 @brokers_option
 def topics(topology: str, brokers: str | None) -> None:
     """Create TOPOLOGY's topics (entry, steps, queues, output, dead letters) and list them."""
-    settings = settings_for(brokers)
+    settings = connect(brokers)
     function = load(topology)
     names: list[str] = []
     for graph in kafka_graphs(function, settings):

@@ -12,6 +12,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from click.testing import CliRunner
 
+from streamgraph.broker import state
 from streamgraph.broker.probe import HOST, answers_api_versions, free_ports
 from streamgraph.broker.process import pid_alive
 from streamgraph.cli import main
@@ -19,9 +20,14 @@ from streamgraph.cli import main
 STREAMGRAPH = str(Path(sys.executable).with_name("streamgraph"))
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [STREAMGRAPH, "kafka", *args], capture_output=True, text=True, timeout=180, check=False
+        [STREAMGRAPH, "kafka", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        cwd=cwd,
     )
 
 
@@ -37,6 +43,10 @@ def test_every_command_has_help(command: list[str]) -> None:
 @pytest.mark.kafka
 def test_start_status_stop_round_trip(tmp_path: Path) -> None:
     data = str(tmp_path / "kafka")
+    elsewhere = tmp_path / "elsewhere"  # status and stop find it from any folder
+    elsewhere.mkdir()
+    records = state.folder()  # the session's state folder (tests/conftest.py)
+    key = state.kafka_start_key(Path(data))
     [port] = free_ports(1)
     address = f"{HOST}:{port}"
     assert run("status", "--data", data).returncode == 1  # nothing recorded yet
@@ -45,23 +55,23 @@ def test_start_status_stop_round_trip(tmp_path: Path) -> None:
     try:
         assert started.returncode == 0, started.stdout + started.stderr
         assert f"running at {address}" in started.stdout
-        [pid] = [
-            node["pid"] for node in json.loads((tmp_path / "kafka/state.json").read_text())["nodes"]
-        ]
+        assert f"export STREAMGRAPH_BROKERS={address}" in started.stdout
+        [pid] = [node["pid"] for node in json.loads((records / f"{key}.json").read_text())["nodes"]]
         assert pid_alive(pid)  # the broker outlived the command that started it
         assert answers_api_versions(HOST, port)
         asyncio.run(_create_topic(address, "kept"))
 
-        status = run("status", "--data", data)
+        status = run("status", cwd=elsewhere)
         assert status.returncode == 0, status.stdout
         assert f"pid {pid} {address} serving" in status.stdout
+        assert "streamgraph kafka start: data in " + str(Path(data).resolve()) in status.stdout
         again = run("start", "--port", str(port), "--data", data)
         assert again.returncode == 0 and "already running" in again.stdout
     finally:
-        stopped = run("stop", "--data", data)
+        stopped = run("stop", cwd=elsewhere)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert not pid_alive(pid)
-    assert not (tmp_path / "kafka/state.json").exists()
+    assert not (records / f"{key}.json").exists()
     assert run("status", "--data", data).returncode == 1
 
     # the data stays: a second start finds the topic made during the first

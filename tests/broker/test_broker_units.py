@@ -18,7 +18,7 @@ from streamgraph.broker.config import (
 from streamgraph.broker.docker import DockerKafka
 from streamgraph.broker.errors import BrokerError
 from streamgraph.broker.process import pid_alive, pid_runs
-from streamgraph.broker.state import BrokerState, NodeRecord, clear, load, save
+from streamgraph.broker.state import BrokerState, NodeRecord, clear, load, recorded, save
 
 
 def test_the_cache_folder_follows_streamgraph_kafka_home(
@@ -111,17 +111,19 @@ def test_cluster_ids_are_22_url_safe_characters() -> None:
 
 
 def test_the_state_file_round_trips(tmp_path: Path) -> None:
-    assert load(tmp_path) is None
+    assert load(tmp_path, "kafka-x") is None
     state = BrokerState(
         "4.4.0", "127.0.0.1:1", [NodeRecord(1, 42, 1, "/x/server.properties", "/x/log")]
     )
-    save(tmp_path, state)
-    assert load(tmp_path) == state
-    clear(tmp_path)
-    assert load(tmp_path) is None
-    (tmp_path / "state.json").write_text("{")
+    save(tmp_path, "kafka-x", state)
+    assert load(tmp_path, "kafka-x") == state
+    assert recorded(tmp_path) == [("kafka-x", state)]
+    clear(tmp_path, "kafka-x")
+    assert load(tmp_path, "kafka-x") is None
+    (tmp_path / "kafka-x.json").write_text("{")
     with pytest.raises(BrokerError, match="not a streamgraph Kafka state file"):
-        load(tmp_path)
+        load(tmp_path, "kafka-x")
+    assert recorded(tmp_path) == []  # a damaged record is nobody's broker
 
 
 def test_a_recorded_pid_counts_only_when_it_runs_the_recorded_command() -> None:

@@ -8,7 +8,12 @@ in batches), `sender.py` (records to the producer).
 """
 
 from .app import KafkaGraph, build_app
+from .coordinator_log import quiet_coordinator_wait
 from .lazy import lazy_app
 from .remote_model import dedicated_models
+
+# every process that runs agents imports this package: a fresh broker's coordinator election is
+# logged once at INFO there, not as an ERROR per retry
+quiet_coordinator_wait()
 
 __all__ = ["KafkaGraph", "build_app", "dedicated_models", "lazy_app"]

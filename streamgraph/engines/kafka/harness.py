@@ -24,6 +24,7 @@ from ...core.content import request_event
 from ...core.deadline import request_timeout, set_deadline
 from ...errors import BadRequestError, HTTPError
 from ...settings import Settings
+from ...wire.reach import check_reachable
 from ...wire.requester import KafkaRequester
 from ..loop_thread import LoopThread
 from ..reply import Response, finish, iterate_blocking, relay
@@ -79,6 +80,8 @@ class KafkaServer:
     async def _start(
         self, function: Any, namespace: dict[str, Any] | None, current_function: str
     ) -> None:
+        # before any client exists: an unreachable broker is one clear error, nothing to clean
+        await check_reachable(self.settings.brokers, "given to serve()", START_TIMEOUT)
         self.graph = KafkaGraph(
             function,
             self.settings,

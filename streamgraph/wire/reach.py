@@ -1,0 +1,42 @@
+"""Is a Kafka broker there? One bootstrap request, answered or refused within a bound.
+
+Commands and the test harness ask before they start their clients, so an unreachable broker is
+one `BrokerUnreachableError` naming the address and what to do, rather than a client's traceback
+and its unclosed-client warnings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaClient
+from aiokafka.errors import KafkaError
+
+from ..errors import BrokerUnreachableError
+
+
+async def check_reachable(brokers: str, where_from: str = "", timeout: float = 10.0) -> None:
+    """Return once a broker at `brokers` answered a metadata request; else raise
+    BrokerUnreachableError (after at most `timeout` seconds)."""
+    quiet = _QuietBootstrap()  # the one line we raise says it all; aiokafka's would repeat it
+    logging.getLogger("aiokafka").addFilter(quiet)
+    client = AIOKafkaClient(
+        bootstrap_servers=brokers, request_timeout_ms=int(timeout * 1000), client_id="streamgraph"
+    )
+    try:
+        await asyncio.wait_for(client.bootstrap(), timeout)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        detail = f"no answer within {timeout:.0f} s" if isinstance(exc, TimeoutError) else ""
+        raise BrokerUnreachableError(brokers, where_from, detail) from None
+    finally:
+        await client.close()
+        logging.getLogger("aiokafka").removeFilter(quiet)
+
+
+class _QuietBootstrap(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Unable connect to")
+
+
+__all__ = ["check_reachable"]
