@@ -7,7 +7,14 @@ import sys
 
 import click
 
-from .common import brokers_option, load, pick_function, settings_for, topology_argument
+from .common import (
+    brokers_option,
+    connect,
+    load,
+    pick_function,
+    settings_for,
+    topology_argument,
+)
 
 
 @click.command()
@@ -25,6 +32,7 @@ from .common import brokers_option, load, pick_function, settings_for, topology_
     default=None,
     help="Serve this dedicated_process shared model (a model worker) instead of the steps.",
 )
+@brokers_option
 def worker(
     topology: str,
     function: str | None,
@@ -33,13 +41,16 @@ def worker(
     metrics_port: int | None,
     metrics_host: str,
     model: str | None,
+    brokers: str | None,
 ) -> None:
     """Run TOPOLOGY's function (such as topologies.cyclic) as a Faust worker on Kafka.
 
-    The broker comes from STREAMGRAPH_BROKERS (default 127.0.0.1:9092).
+    The broker: --brokers, STREAMGRAPH_BROKERS, the local Kafka `streamgraph kafka start` or
+    `run` started, else 127.0.0.1:9092; none answering there is a one-line error (exit 1).
     """
     from ..engines.kafka.worker import run_worker
 
+    settings = connect(brokers)
     run_worker(
         topology,
         function=function,
@@ -48,6 +59,7 @@ def worker(
         metrics_port=metrics_port,
         metrics_host=metrics_host,
         model=model,
+        settings=settings,
     )
 
 

@@ -1,5 +1,8 @@
 """Which broker a command talks to, and one clear line when none answers there.
 
+(`streamgraph gateway` is the exception: it starts anyway and answers 503 until a broker comes,
+tests/gateway/test_readiness.py.)
+
 Order: `--brokers`, STREAMGRAPH_BROKERS, the local Kafka `streamgraph kafka start` or
 `streamgraph run` recorded in the per-user state folder, then 127.0.0.1:9092.
 """
@@ -77,6 +80,7 @@ UNREACHABLE = [
     ("inspect", "cyclic-function", "--request-id", "x"),
     ("topics", "topologies.cyclic"),
     ("run", "topologies.cyclic", "--exit-after-demo"),
+    ("worker", "topologies.cyclic"),
 ]
 
 

@@ -150,12 +150,14 @@ class ModelService:
         )
 
 
-def run_model_worker(function: Any, model: str, loglevel: str = "info") -> None:
+def run_model_worker(
+    function: Any, model: str, loglevel: str = "info", settings: Settings | None = None
+) -> None:
     """Serve shared model `model` of `function` until SIGTERM or SIGINT."""
     logging.basicConfig(
         level=loglevel.upper(), format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
     )
-    settings = Settings()
+    settings = settings or Settings()
     service = ModelService(function, model, settings)
     tune_gc(settings)
 

@@ -31,18 +31,21 @@ def run_worker(
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
     model: str | None = None,
+    settings: Settings | None = None,
 ) -> None:
     """Start a Faust worker for the module's function (or its child `function`) and block.
 
     With `metrics_port`, Prometheus metrics are served on http://metrics_host:metrics_port/.
     With `model`, start the model worker of that shared model instead (`model_worker.py`).
+    `settings` default to the environment's.
     """
     from ...locate import load_function
 
     use_uvloop()  # before anything creates an event loop
+    settings = settings or Settings()
     serving = load_function(module_name)
     if model:
-        run_model_worker(serving, model, loglevel)
+        run_model_worker(serving, model, loglevel, settings)
         return
     current = None if function in (None, "", serving.name) else function
     if current is not None and current not in serving.child_functions:
@@ -50,7 +53,6 @@ def run_worker(
         raise StreamgraphError(
             f"{serving.name} has no child function {current!r} (children: {names})"
         )
-    settings = Settings()
     app = worker_app(module_name, serving, settings, current)
     watch_stop_deadline(app, settings.stop_timeout_seconds)
     if metrics_port:
@@ -64,15 +66,19 @@ def worker_app(
     reference: str, serving: Any, settings: Settings, current: str | None = None
 ) -> faust.App:
     """The app to run: the module's own `app` when `reference` names a topology module's
-    `function` (the object `faust -A` runs, built once, on this first use), else a new one (a
-    child function, a deploy spec, another attribute)."""
+    `function` (the object `faust -A` runs, built once, on this first use) with these settings,
+    else a new one (a child function, a deploy spec, another attribute, other brokers)."""
     from ...locate import load_module_of
 
     module = load_module_of(reference) if current is None else None
     if module is not None and vars(module).get("function") is serving:
         app = getattr(module, "app", None)  # builds it when the module builds it lazily
         graph = getattr(app, "streamgraph", None)
-        if isinstance(app, faust.App) and getattr(graph, "function", None) is serving:
+        if (
+            isinstance(app, faust.App)
+            and getattr(graph, "function", None) is serving
+            and getattr(graph, "settings", None) == settings
+        ):
             return app
     return build_app(serving, settings, current_function=current)
 
