@@ -10,6 +10,13 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streamgraph.settings import Settings
+
+
+def default_log_ds_path() -> Path:
+    """`<state folder>/examples/log-ds.jsonl` (streamgraph/settings.py `state_folder()`)."""
+    return Settings().state_folder() / "examples" / "log-ds.jsonl"
+
 
 class ExampleSettings(BaseSettings):
     """`STREAMGRAPH_EXAMPLE_MODELS_DIR=/tmp/models` and so on."""
@@ -29,9 +36,11 @@ class ExampleSettings(BaseSettings):
         0.5, ge=0, description="Pause before each chunk of the streaming example (simulated work)."
     )
     log_ds_path: Path = Field(
-        Path("log-ds.jsonl"),
-        description="The JSON-lines file the queue/child example's `save_record` appends to.",
+        default_factory=default_log_ds_path,
+        description="The JSON-lines file the queue/child example's `save_record` appends to "
+        "(default: `examples/log-ds.jsonl` in streamgraph's per-user state folder, "
+        "`STREAMGRAPH_STATE_DIR`, never the current folder).",
     )
 
 
-__all__ = ["ExampleSettings"]
+__all__ = ["ExampleSettings", "default_log_ds_path"]

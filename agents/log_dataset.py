@@ -3,7 +3,9 @@
 `print_event` runs in the parent; `save_record` and `print_event_log` in the child function
 `log-ds`, which reads the parent's queue. `save_record` appends each record of an event
 (`{"records": [...]}`, or the event itself) as one JSON line to
-`STREAMGRAPH_EXAMPLE_LOG_DS_PATH` (default `log-ds.jsonl`), with the event's other fields.
+`STREAMGRAPH_EXAMPLE_LOG_DS_PATH` (default: `examples/log-ds.jsonl` in streamgraph's per-user
+state folder, `STREAMGRAPH_STATE_DIR` or ~/.local/state/streamgraph), with the event's other
+fields.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ def save_record(event: Any) -> Any:
     lines = b"".join(
         orjson.dumps({**r, **extra} if isinstance(r, dict) else r) + b"\n" for r in records
     )
-    with ExampleSettings().log_ds_path.open("ab") as log:
+    path = ExampleSettings().log_ds_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("ab") as log:
         log.write(lines)
     return {**event, "saved": len(records)} if isinstance(event, dict) else event
 

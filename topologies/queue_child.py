@@ -2,7 +2,9 @@
 
 The parent prints the event, extends it, prints it again and puts it on a Kafka queue
 (`">>"`); the child function `log-ds` reads that queue, saves the records to a JSON-lines
-file (`STREAMGRAPH_EXAMPLE_LOG_DS_PATH`) and prints them. On Kafka they are two workers:
+file (`STREAMGRAPH_EXAMPLE_LOG_DS_PATH`, default `examples/log-ds.jsonl` in streamgraph's
+per-user state folder, never the current folder) and prints them. On Kafka they are two
+workers:
 
     streamgraph worker topologies.queue_child                    # the parent
     streamgraph worker topologies.queue_child --function log-ds  # the child

@@ -14,6 +14,8 @@ from cli_support import expected_cyclic_answers, same_answer, streamgraph
 
 import topologies.cyclic
 from streamgraph.commands.demo import demo_requests
+from streamgraph.commands.describe import describe_graph
+from streamgraph.commands.topics import kafka_graphs
 from streamgraph.engines.kafka.app import KafkaGraph
 from streamgraph.settings import Settings
 
@@ -42,6 +44,60 @@ def test_describe_names_every_step_its_topics_and_outlets() -> None:
         assert f"outlets  {', '.join(step.outlets) or '-'}" in block
     assert "step evaluation-loop: class ChoiceHandler" in out
     assert "step output: handler responder [responds]" in out
+    # what each step writes: its outlets' topics; the responder the reply and output topics
+    blocks = _step_blocks(out)
+    assert "writes   sg.cyclic-function.generator\n" in blocks["preprocess"]
+    both = "writes   sg.cyclic-function.generator, sg.cyclic-function.output\n"
+    assert both in blocks["evaluation-loop"]
+    answer = "writes   the caller's reply topic, sg.cyclic-function.out\n"
+    assert answer in blocks["output"]
+    assert answer in blocks["handle-error"]
+    for name in ("preprocess", "generator", "evaluator", "evaluation-loop", "output"):
+        assert "errors   -> handle-error (sg.cyclic-function.handle-error)" in blocks[name]
+    assert "errors   -> dead letters (sg.cyclic-function.dlq)" in blocks["handle-error"]
+
+
+def _step_blocks(out: str) -> dict[str, str]:
+    """`describe`'s lines of each step, by step name."""
+    blocks = {}
+    for block in out.split("  step ")[1:]:
+        name, _, rest = block.partition(": ")
+        blocks[name] = rest.split("\n  fused ")[0].split("\nfunction ")[0]
+    return blocks
+
+
+def test_describe_says_what_steps_without_a_responder_queues_and_fused_steps_write() -> None:
+    import topologies.pipeline
+    import topologies.queue_child
+
+    settings = Settings()
+    queue_child = [
+        "\n".join(describe_graph(graph))
+        for graph in kafka_graphs(topologies.queue_child.function, settings)
+    ]
+    parent, child = (_step_blocks(text + "\n") for text in queue_child)
+    # no responder: the caller gets {"id"} from the first step, the last results go to `out`
+    ack = 'the caller\'s reply topic ({"id"} as the event arrives)'
+    assert f"writes   {ack}, sg.queue-child.ExtendEvent\n" in parent["PrintEvent"]
+    queue = "writes   sg.queue-child.output-stream, sg.queue-child.out\n"
+    assert queue in parent["OutputStream"]  # the queue's own topic, not its outlets'
+    assert "errors   -> dead letters (sg.queue-child.dlq)" in parent["PrintEvent"]
+    assert f"writes   {ack}, sg.log-ds.PrintEventLog\n" in child["Log-ds"]
+    assert "writes   sg.log-ds.out\n" in child["PrintEventLog"]
+
+    fused = KafkaGraph(topologies.pipeline.function, Settings(fuse_steps=True))
+    blocks = _step_blocks("\n".join(describe_graph(fused)) + "\n")
+    assert "writes   (fused: label runs in this agent)\n" in blocks["score"]
+    assert "writes   sg.pipeline.out\n" in blocks["label"]
+
+
+def test_describe_names_a_step_built_from_an_instance_and_the_model_workers() -> None:
+    import topologies.shared_llm
+
+    [graph] = kafka_graphs(topologies.shared_llm.function, Settings())
+    text = "\n".join(describe_graph(graph))
+    assert "step model_runner_step: class streamgraph.serving.model_runner.ModelRunnerStep" in text
+    assert "model worker  shared_llm: calls on sg.open-ai-tut.model.shared_llm.req" in text
 
 
 def test_describe_refuses_an_unknown_topology() -> None:

@@ -24,9 +24,11 @@ pytestmark = pytest.mark.kafka
 async def test_the_child_worker_saves_every_record_sent_to_the_parent(
     kafka_broker: Any, tmp_path: Path
 ) -> None:
-    log = tmp_path / "log-ds.jsonl"
+    state = tmp_path / "state"  # streamgraph's per-user state folder, for these workers
+    log = state / "examples" / "log-ds.jsonl"  # where the example saves by default
     factory = WorkerFactory(kafka_broker.bootstrap_servers, tmp_path)
-    factory.env["STREAMGRAPH_EXAMPLE_LOG_DS_PATH"] = str(log)
+    factory.env["STREAMGRAPH_STATE_DIR"] = str(state)
+    factory.env.pop("STREAMGRAPH_EXAMPLE_LOG_DS_PATH", None)
     settings = Settings(brokers=kafka_broker.bootstrap_servers, topic_prefix=factory.prefix)
     client = TestClient(TestServer(gateway_app("queue-child", settings)))
     try:
@@ -56,3 +58,12 @@ async def test_the_child_worker_saves_every_record_sent_to_the_parent(
     finally:
         await client.close()
         factory.close()
+    # nothing in the folders the workers ran in but their logs: Faust's data folders are in
+    # the state folder, as is the dataset
+    for folder in ("w0", "w1"):
+        assert sorted(p.name for p in (tmp_path / folder).iterdir()) == ["worker.log"]
+    faust = state / "faust"
+    assert sorted(p.name for p in faust.iterdir()) == [
+        f"{factory.prefix}.log-ds",
+        f"{factory.prefix}.queue-child",
+    ]

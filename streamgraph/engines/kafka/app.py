@@ -17,6 +17,9 @@ With `processing_guarantee="exactly_once"` an agent hands each batch's records o
 partition to that partition's lane (transactions.py), which runs them inside a transaction of
 the partition's producer that also commits their offsets; the records are acked (for Faust's
 bookkeeping) once it committed.
+
+Faust's data folder is `<state folder>/faust/<app id>` (`faust_datadir`), never the current
+folder: a worker leaves nothing where it was started.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from time import perf_counter
 from typing import Any
 
@@ -102,8 +106,11 @@ class KafkaGraph:
         self.lean = settings.lean_transport
         lean_options: dict[str, Any] = {"Stream": LeanStream} if self.lean else {}
         app_class = LeanApp if self.lean else faust.App
+        app_id = app_id or f"{settings.topic_prefix}.{name}"
+        if "datadir" not in app_options:  # (the test harness passes a temporary one)
+            app_options["datadir"] = faust_datadir(settings, app_id)
         self.app = app_class(
-            app_id or f"{settings.topic_prefix}.{name}",
+            app_id,
             broker=[f"kafka://{b.strip()}" for b in settings.brokers.split(",") if b.strip()],
             key_serializer="raw",
             value_serializer="raw",
@@ -439,6 +446,17 @@ class KafkaGraph:
         await self._acker.stop()
         if self.eos is not None:
             await self.eos.stop()
+
+
+def faust_datadir(settings: Settings, app_id: str) -> Path:
+    """Faust's data folder for the app `app_id`: `<state folder>/faust/<app id>`.
+
+    Faust's default, `<app id>-data` in the current folder, left a folder wherever a worker
+    ran. Faust creates the app's own folder when the app first starts, but not its parents.
+    """
+    parent = settings.state_folder() / "faust"
+    parent.mkdir(parents=True, exist_ok=True)
+    return parent / app_id
 
 
 def _by_partition(records: list[Any]) -> dict[tuple[str, int], list[Any]]:
