@@ -309,7 +309,8 @@ class ModelSpec:
             params.pop("raise_exception", None)
             ref = type(ref)
         data: dict[str, Any] = {
-            "model_class": ref if isinstance(ref, str) else class_path(ref),
+            # a shared model's proxy has no class of its own (None): the shared model's runs
+            "model_class": ref if ref is None or isinstance(ref, str) else class_path(ref),
             "execution_mechanism": self.execution_mechanism,
             "model_artifact": artifact_ref(self.model_artifact),
             "input_path": self.input_path,
@@ -328,7 +329,7 @@ class ModelSpec:
         artifact = data.get("model_artifact")
         return cls(
             name=name,
-            model_class=data["model_class"],
+            model_class=data.get("model_class"),
             execution_mechanism=data.get("execution_mechanism", "naive"),
             model_artifact=load_artifact(artifact) if artifact is not None else None,
             input_path=data.get("input_path"),

@@ -77,6 +77,8 @@ class ModelRunnerStep:
         context: Any = None,
         model_selector_parameters: dict[str, Any] | None = None,
         model_runner_selector_parameters: dict[str, Any] | None = None,
+        models: dict[str, Any] | None = None,
+        pool_resource: dict[str, Any] | None = None,
         **kw: Any,
     ) -> None:
         old = model_selector is not None or bool(model_selector_parameters)
@@ -95,13 +97,21 @@ class ModelRunnerStep:
         self.model_selector_parameters = dict(params)
         self.raise_exception = raise_exception
         self.context = context
+        # to_dict()'s own keys come back when a graph step builds the step from its class args
+        kw.pop("kind", None)
+        kw.pop("class_name", None)
         self.step_args = kw  # other step arguments, kept for the engine and to_dict()
-        self._specs: dict[str, ModelSpec] = {}
+        self._specs: dict[str, ModelSpec] = {
+            key: spec if isinstance(spec, ModelSpec) else ModelSpec.from_dict(key, spec)
+            for key, spec in (models or {}).items()
+        }
         self._runnables: dict[str, Runnable] = {}
         self._selector: Any = None
         self._pools: ExecutorPools | None = None
         self.endpoints: EndpointRegistry | None = None
         self._initialized = False
+        if pool_resource:
+            self.configure_pool_resource(**pool_resource)
 
     # -- declaration ---------------------------------------------------------------------------
     def configure_pool_resource(
@@ -505,12 +515,10 @@ class ModelRunnerStep:
             model_runner_selector_parameters=data.get("model_runner_selector_parameters"),
             raise_exception=data.get("raise_exception", True),
             context=context,
+            models=data.get("models"),
+            pool_resource=data.get("pool_resource"),
             **data.get("step_args", {}),
         )
-        for name, item in data.get("models", {}).items():
-            step._specs[name] = ModelSpec.from_dict(name, item)
-        if "pool_resource" in data:
-            step.configure_pool_resource(**data["pool_resource"])
         return step
 
 

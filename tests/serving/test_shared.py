@@ -345,3 +345,22 @@ def test_a_proxy_artifact_naming_a_missing_file_is_refused(ref: str) -> None:
         GraphError, match=r"Artifact not found: .* names a file that does not exist"
     ):
         runner.add_shared_model_proxy("ep", model_artifact=ref, shared_model_name="reader")
+
+
+def test_a_function_with_shared_model_proxies_survives_its_spec_file(tmp_path: Path) -> None:
+    # a proxy has no model class of its own; to_dict() used to fail on it, so a deployed
+    # function with proxies could not be written to the spec file its workers load
+    import topologies.shared_llm
+    from streamgraph.locate import _write_spec, load_function
+
+    function = topologies.shared_llm.function
+    loaded = load_function(str(_write_spec(function, tmp_path)))
+    assert loaded.graph.to_dict() == function.graph.to_dict()
+    question = {"question": "Is gold a good hedge against inflation?"}
+    answers = []
+    for served in (function, loaded):
+        server = served.to_mock_server()
+        answers.append(server.test(body=question))
+        server.wait_for_completion()
+    assert answers[0] == answers[1]
+    assert "Finance desk" in str(answers[1])
