@@ -19,7 +19,7 @@ from ..errors import BrokerUnreachableError
 async def check_reachable(brokers: str, where_from: str = "", timeout: float = 10.0) -> None:
     """Return once a broker at `brokers` answered a metadata request; else raise
     BrokerUnreachableError (after at most `timeout` seconds)."""
-    quiet = _QuietBootstrap()  # the one line we raise says it all; aiokafka's would repeat it
+    quiet = QuietBootstrap()  # the one line we raise says it all; aiokafka's would repeat it
     logging.getLogger("aiokafka").addFilter(quiet)
     client = AIOKafkaClient(
         bootstrap_servers=brokers, request_timeout_ms=int(timeout * 1000), client_id="streamgraph"
@@ -27,16 +27,30 @@ async def check_reachable(brokers: str, where_from: str = "", timeout: float = 1
     try:
         await asyncio.wait_for(client.bootstrap(), timeout)
     except (KafkaError, OSError, TimeoutError) as exc:
-        detail = f"no answer within {timeout:.0f} s" if isinstance(exc, TimeoutError) else ""
+        if isinstance(exc, TimeoutError):
+            detail = f"no answer within {timeout:g} s"
+        else:
+            detail = quiet.last or str(exc)
         raise BrokerUnreachableError(brokers, where_from, detail) from None
     finally:
         await client.close()
         logging.getLogger("aiokafka").removeFilter(quiet)
 
 
-class _QuietBootstrap(logging.Filter):
+class QuietBootstrap(logging.Filter):
+    """On the `aiokafka` logger while a client bootstraps: drops its "Unable connect to ..."
+    lines (the error raised says it once), keeping the last one's cause in `last`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last = ""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Unable connect to")
+        if str(record.msg).startswith("Unable connect to"):
+            args = record.args if isinstance(record.args, tuple) else ()
+            self.last = str(args[-1]) if args else record.getMessage()
+            return False
+        return True
 
 
-__all__ = ["check_reachable"]
+__all__ = ["QuietBootstrap", "check_reachable"]
