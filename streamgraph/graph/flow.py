@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import GraphError
 from .names import DEFAULT_MAX_ITERATIONS, topic_safe
+from .refs import class_ref, plain_value
 from .steps import BaseStep, ErrorStep, QueueStep, TaskStep, make_step, resolve_after
-
-if TYPE_CHECKING:
-    from ..engines.local import LocalServer
 
 ENGINES = ("async", "sync")
 
@@ -292,11 +290,29 @@ class RootFlowStep(BaseStep):
 
         check_graph(self)
 
-    # -- serialization, plotting, running ----------------------------------------------------
+    # -- serialization, plotting (running is the function's: ServingFunction.to_mock_server) --
     def to_dict(self) -> dict[str, Any]:
-        from .serialize import flow_to_dict
-
-        return flow_to_dict(self)
+        """The graph as JSON-able data; `serialize.graph_from_dict` rebuilds it."""
+        data: dict[str, Any] = {
+            "kind": "flow",
+            "engine": self.engine,
+            "steps": {name: step.to_dict() for name, step in self.steps.items()},
+        }
+        if self.allow_cyclic:
+            data["allow_cyclic"] = True
+        if self.max_iterations:
+            data["max_iterations"] = self.max_iterations
+        if self.on_error:
+            data["on_error"] = self.on_error
+        if self.shared_models:
+            data["shared_models"] = {
+                name: {
+                    k: (class_ref(v)[0] if k == "model_class" else plain_value(v))
+                    for k, v in spec.items()
+                }
+                for name, spec in self.shared_models.items()
+            }
+        return data
 
     def plot(
         self,
@@ -309,20 +325,6 @@ class RootFlowStep(BaseStep):
         from .plot import plot_graph
 
         return plot_graph(self, filename=filename, format=format, rankdir=rankdir)
-
-    def to_mock_server(
-        self, namespace: dict[str, Any] | None = None, current_function: str = "*", **kw: Any
-    ) -> LocalServer:
-        """Run this graph in-process (no broker): returns a server with `test()`."""
-        from ..engines.local import LocalServer
-        from .resolve import caller_namespace
-
-        return LocalServer(
-            self,
-            namespace=caller_namespace(namespace),
-            current_function=current_function,
-            **kw,
-        )
 
 
 def _in_function(step: BaseStep, function: str | None) -> bool:

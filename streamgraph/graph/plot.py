@@ -1,17 +1,21 @@
-"""Draw a graph as Graphviz DOT; render it with the `dot` binary when it is installed."""
+"""Draw a graph as Graphviz DOT; render it with the `dot` binary when it is installed.
+
+Steps are told apart by their `kind` (what `to_dict()` writes), so the step classes, whose
+`plot()` calls this module, are not imported here.
+"""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from .steps import ErrorStep, QueueStep, RouterStep, TaskStep
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from .flow import RootFlowStep
+    from .steps import ErrorStep, RouterStep, TaskStep
 
-_SHAPES = {QueueStep: "cds", RouterStep: "doubleoctagon", ErrorStep: "octagon"}
+_SHAPES = {"queue": "cds", "router": "doubleoctagon", "error_step": "octagon"}
+_TASK_KINDS = ("task", "error_step")  # TaskStep and its subclass ErrorStep (not a router)
 
 
 def _quote(text: str) -> str:
@@ -70,22 +74,22 @@ def graph_dot(graph: RootFlowStep, rankdir: str = "TB") -> str:
         label = _quote(f"{name}\n(shared model)")
         lines.append(f"  {_quote('shared/' + name)} [label={label}, shape=cylinder];")
     for step in graph:
-        shape = next((s for cls, s in _SHAPES.items() if isinstance(step, cls)), "ellipse")
+        shape = _SHAPES.get(step.kind, "ellipse")
         label = step.name + (f"\n({step.function})" if step.function else "")
         extra = ", style=bold, color=blue" if step.responder else ""
         lines.append(f"  {_quote(step.name)} [label={_quote(label)}, shape={shape}{extra}];")
-        if isinstance(step, RouterStep):
-            lines.extend(_routes(step))
-        elif isinstance(step, TaskStep):
-            lines.extend(_runner_models(step))
+        if step.kind == "router":
+            lines.extend(_routes(cast("RouterStep", step)))
+        elif step.kind in _TASK_KINDS:
+            lines.extend(_runner_models(cast("TaskStep", step)))
     for name in graph.start_steps():
         lines.append(f'  "_start" -> {_quote(name)};')
     for step in graph:
         for upstream in step.after:
             style = " [style=dashed]" if upstream in step.cycle_from else ""
             lines.append(f"  {_quote(upstream)} -> {_quote(step.name)}{style};")
-        if isinstance(step, ErrorStep):
-            for downstream in step.before:
+        if step.kind == "error_step":
+            for downstream in cast("ErrorStep", step).before:
                 lines.append(f"  {_quote(step.name)} -> {_quote(downstream)};")
         if step.on_error:
             lines.append(
@@ -105,10 +109,10 @@ def plot_graph(
     rankdir: str = "TB",
 ) -> str:
     """Write `filename` (DOT text for `.dot`/`.gv`, else rendered by graphviz); return the DOT."""
-    if isinstance(graph, RouterStep):
-        dot = router_dot(graph, rankdir=rankdir)
+    if graph.kind == "router":
+        dot = router_dot(cast("RouterStep", graph), rankdir=rankdir)
     else:
-        dot = graph_dot(graph, rankdir=rankdir)
+        dot = graph_dot(cast("RootFlowStep", graph), rankdir=rankdir)
     if not filename:
         return dot
     path = Path(filename)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import GraphError
 from .names import PREVIOUS_STEP, QUEUE_CLASS_NAMES, ROUTER_PREFIX, default_step_name
+from .refs import callable_ref, class_ref
 
 if TYPE_CHECKING:
     from .flow import RootFlowStep
@@ -213,8 +214,6 @@ class TaskStep(BaseStep):
         self.result_path = result_path
 
     def to_dict(self) -> dict[str, Any]:
-        from .serialize import callable_ref, class_ref
-
         data = super().to_dict()
         if self.class_name is not None:
             data["class_name"], extra_args = class_ref(self.class_name)
@@ -383,8 +382,6 @@ def _as_list(value: Any) -> list[Any]:
 
 def _plain_arg(value: Any) -> Any:
     """Class args as JSON-able data: callables become dotted references."""
-    from .serialize import callable_ref
-
     if callable(value) and not isinstance(value, type):
         return callable_ref(value)
     if isinstance(value, type):

@@ -7,9 +7,13 @@ step classes (unknown class, missing `do`, streaming on top of streaming) run in
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import GraphError
-from .flow import RootFlowStep
 from .steps import ErrorStep, QueueStep
+
+if TYPE_CHECKING:  # the flow calls these checks (`RootFlowStep.check`)
+    from .flow import RootFlowStep
 
 
 def check_graph(graph: RootFlowStep) -> None:

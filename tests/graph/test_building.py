@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import streamgraph as sg
+from streamgraph.engines.local import LocalServer
 
 
 def inc(x: int) -> int:
@@ -102,8 +103,8 @@ def test_round_tripped_graph_serves_like_the_original() -> None:
     graph.to(name="a", handler="inc").to("storey.Map", name="m", _fn="(event * 2)").respond()
     rebuilt = sg.graph_from_dict(json.loads(json.dumps(graph.to_dict())))
     assert (
-        rebuilt.to_mock_server(namespace={"inc": inc}).test(body=4)
-        == graph.to_mock_server().test(body=4)
+        LocalServer(rebuilt, namespace={"inc": inc}).test(body=4)
+        == fn.to_mock_server().test(body=4)
         == 10
     )
 
@@ -162,4 +163,4 @@ def test_a_step_instance_keeps_its_data_args_through_to_dict() -> None:
     # the data arg is kept; a live object cannot go into a spec file, so the default applies
     assert data["steps"]["scale"]["class_args"] == {"factor": 3}
     rebuilt = sg.graph_from_dict(data)
-    assert rebuilt.to_mock_server(namespace={"Scale": Scale}).test(body=2) == 6
+    assert LocalServer(rebuilt, namespace={"Scale": Scale}).test(body=2) == 6

@@ -7,6 +7,7 @@ import steps_lib
 from steps_lib import Adder, EventEcho, double, inc, record, with_context  # noqa: F401
 
 import streamgraph as sg
+from streamgraph.engines.local import LocalServer
 from streamgraph.testing import serve
 
 
@@ -203,7 +204,10 @@ async def test_atest_from_async_code(engine: str) -> None:
     server.wait_for_completion()
 
 
-def test_graph_mock_server_directly() -> None:
+def test_graph_runs_on_the_local_engine_directly() -> None:
+    """A graph alone (no function) runs in process; as in MLRun, `to_mock_server` is the
+    function's, the graph has none."""
     _fn, graph = flow()
     graph.to(name="a", handler="inc").respond()
-    assert graph.to_mock_server().test(body=1) == 2
+    assert not hasattr(graph, "to_mock_server")
+    assert LocalServer(graph, namespace=globals()).test(body=1) == 2
