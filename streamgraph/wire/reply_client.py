@@ -3,7 +3,7 @@
 Two implementations: `AiokafkaClient` (pure-Python asyncio) and `ConfluentClient` (librdkafka,
 its own threads). The requester needs only this much of either, so the two can be measured
 against each other (bench/gateway.py --clients) and swapped by a setting
-(STREAMGRAPH_GATEWAY_KAFKA_CLIENT).
+(STREAMGRAPH_GATEWAY_KAFKA_CLIENT; `reply_client_factory.make_client` builds the one it names).
 
 What a send costs matters: it runs once per HTTP request. So only a failure goes through the
 event loop (`Delivery.failed`); `Delivery.delivered` is a plain attribute write, safe from any
@@ -75,22 +75,6 @@ def not_taken(exc: object) -> ServiceUnavailableError:
     return ServiceUnavailableError(f"Kafka did not take the request: {exc!r}")
 
 
-def make_client(
-    name: ClientName, brokers: str, linger_ms: int, max_request_bytes: int, send_timeout: float
-) -> ReplyClient:
-    """The client called `name`; `send_timeout` bounds how long the broker may take to take a
-    record before its delivery fails."""
-    if name == "confluent":
-        from .confluent_client import ConfluentClient
-
-        return ConfluentClient(brokers, linger_ms, max_request_bytes, send_timeout)
-    if name == "aiokafka":
-        from .aiokafka_client import AiokafkaClient
-
-        return AiokafkaClient(brokers, linger_ms, max_request_bytes, send_timeout)
-    raise ValueError(f"unknown Kafka client {name!r}: expected one of {CLIENT_NAMES}")
-
-
 __all__ = [
     "CLIENT_NAMES",
     "ClientName",
@@ -98,7 +82,6 @@ __all__ = [
     "Delivery",
     "Record",
     "ReplyClient",
-    "make_client",
     "not_taken",
     "too_large",
 ]

@@ -31,7 +31,8 @@ from .codec import (
     decode,
     encode,
 )
-from .reply_client import ClientName, Record, ReplyClient, make_client
+from .reply_client import ClientName, Record, ReplyClient
+from .reply_client_factory import make_client
 from .reply_topics import create_topic, delete_reply_topic
 
 logger = logging.getLogger("streamgraph.gateway")

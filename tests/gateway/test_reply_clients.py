@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from streamgraph.errors import PayloadTooLargeError
-from streamgraph.wire.reply_client import CLIENT_NAMES, Record, make_client
+from streamgraph.wire.reply_client import CLIENT_NAMES, Record
+from streamgraph.wire.reply_client_factory import make_client
 from streamgraph.wire.reply_topics import create_topic, delete_reply_topic
 
 pytestmark = pytest.mark.kafka
