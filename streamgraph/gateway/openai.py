@@ -26,6 +26,7 @@ from ..errors import HTTPError, describe
 from ..serving.openai_mappings import OpenAIEndpoint, OpenAIFrontend
 from ..wire.codec import travels
 from ..wire.requester import Answer
+from .backend import REQUESTER, SETTINGS
 from .openai_shapes import (
     ChatChunks,
     OpenAIError,
@@ -37,7 +38,7 @@ from .openai_shapes import (
     passes_through,
     responses_body,
 )
-from .server import REQUESTER, SETTINGS, json_response
+from .responses import json_response
 
 logger = logging.getLogger("streamgraph.gateway.openai")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -26,46 +26,15 @@ from ..errors import (
     HTTPError,
     PayloadTooLargeError,
     ServiceUnavailableError,
-    describe,
 )
 from ..settings import Settings
 from ..wire.codec import travels
-from ..wire.requester import Answer, KafkaRequester
+from ..wire.requester import KafkaRequester
+from .backend import REQUESTER, SETTINGS, Backend
 from .metrics import install_metrics
+from .responses import error_response, json_response
 
 logger = logging.getLogger("streamgraph.gateway")
-
-
-class Backend(Protocol):
-    """What answers the gateway's requests: Kafka (`KafkaRequester`) or the in-process engine
-    (`streamgraph.gateway.local.LocalBackend`); the HTTP surface is the same for both."""
-
-    ready: bool
-    waiting_for: str  # what keeps it from being ready (for /readyz's 503), "" when ready
-    timeouts: int  # requests answered 504
-    late_replies: int  # answers that came after their request timed out
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    async def request(self, event: Event, timeout: float) -> Answer: ...
-
-
-REQUESTER = web.AppKey("requester", Backend)
-SETTINGS = web.AppKey("settings", Settings)
-
-
-def error_response(exc: BaseException) -> web.Response:
-    status = exc.status_code if isinstance(exc, HTTPError) else 500
-    return json_response({"error": describe(exc)}, status)
-
-
-def json_response(value: Any, status: int) -> web.Response:
-    """orjson's bytes as the body: not `web.json_response`, whose dumps returns a str that is
-    then encoded again, on every answer."""
-    body = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
-    return web.Response(body=body, status=status, content_type="application/json")
 
 
 def _encode_chunk(value: Any) -> bytes:

@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 import streamgraph as sg
 from streamgraph.gateway import KafkaRequester, gateway_app
-from streamgraph.gateway.server import REQUESTER
+from streamgraph.gateway.backend import REQUESTER
 from streamgraph.settings import Settings
 from streamgraph.testing import serve
 from streamgraph.wire.codec import KafkaReply, decode, encode

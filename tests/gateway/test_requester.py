@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 import streamgraph as sg
 from streamgraph.gateway import gateway_app
-from streamgraph.gateway.server import REQUESTER
+from streamgraph.gateway.backend import REQUESTER
 from streamgraph.testing import serve
 
 pytestmark = pytest.mark.kafka
