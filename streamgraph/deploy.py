@@ -34,7 +34,7 @@ from .broker.local import LocalKafka
 from .broker.probe import HOST, answers_api_versions, free_ports
 from .client import HttpClient
 from .errors import DeployError
-from .locate import function_reference
+from .reference import function_reference
 from .settings import Settings
 
 # set in every process a deployment starts: they import the user's module, which must not
@@ -88,7 +88,7 @@ class Deployment:
     function: Any
     brokers: str | None = None
     port: int | None = None
-    reference: str | None = None  # default: found by `streamgraph.locate.function_reference`
+    reference: str | None = None  # default: `streamgraph.reference.function_reference`
     folder: Path | None = None  # default: a new temporary run folder
     gateway_processes: int | None = None  # default: the gateway's (STREAMGRAPH_GATEWAY_PROCESSES)
     owner: str = "deploy()"  # who started it, in the record of a broker started for it

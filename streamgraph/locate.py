@@ -5,22 +5,20 @@
     path/to/script.py:fn              an attribute of a Python file
     run-folder/writer.function.json   a function spec written by `deploy()`
 
-`deploy()` picks the first that works (`function_reference`): a function that is a global of
-the importable module that built it is loaded by importing that module again (everything it
-did happens again: exact). A function built inside a test or a factory, or by a script (whose
-main block does not run when a worker imports it), is written as JSON (its graph, parameters,
-child functions) with the module it came from; the worker imports that module for the classes
-and handlers the graph names (each explicit `namespace=` entry must be a module-level object).
-Like `multiprocessing`, a script that deploys must guard its top level with
-`if __name__ == "__main__":`, because the workers import it.
+`deploy()` picks the first that works (`streamgraph.reference`, which writes the specs): a
+function that is a global of the importable module that built it is loaded by importing that
+module again (everything it did happens again: exact). A function built inside a test or a
+factory, or by a script (whose main block does not run when a worker imports it), is written as
+JSON (its graph, parameters, child functions) with the module it came from; the worker imports
+that module for the classes and handlers the graph names (each explicit `namespace=` entry must
+be a module-level object). Like `multiprocessing`, a script that deploys must guard its top
+level with `if __name__ == "__main__":`, because the workers import it.
 """
 
 from __future__ import annotations
 
 import importlib
-import inspect
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,19 +51,6 @@ def load_module_of(reference: str) -> Any:
     return _import(reference.partition(":")[0])
 
 
-def function_reference(function: ServingFunction, folder: Path) -> str:
-    """A reference worker processes can load `function` from; may write a spec into `folder`."""
-    module_name = function.origin[0]
-    # a script (__main__) is imported under another name, so its main block does not run and
-    # what that block assigned is missing: its functions always go as specs
-    module = sys.modules.get(module_name) if module_name not in (None, "__main__") else None
-    if module is not None:
-        for attr, value in vars(module).items():
-            if value is function:
-                return f"{module_name}:{attr}"
-    return str(_write_spec(function, folder))
-
-
 _files: dict[Path, Any] = {}  # Python files imported by path, each once
 
 
@@ -81,69 +66,7 @@ def _import(where: str) -> Any:
         raise StreamgraphError(f"cannot import {where!r}: {exc}") from exc
 
 
-# -- specs: the graph as JSON plus where its names come from ------------------------------------
-def _write_spec(function: ServingFunction, folder: Path) -> Path:
-    if function.graph is None:
-        raise StreamgraphError(f"function {function.name} has no graph; call set_topology()")
-    spec = {
-        "name": function.name,
-        "origin": _origin(function),
-        "module_file": _module_file(function),
-        "namespace": _namespace_refs(function),
-        "graph": function.graph.to_dict(),
-        "parameters": function.spec.parameters,
-        "streaming": function.spec.streaming,
-        "openai_frontend": function.spec.openai_frontend,
-        "children": {name: _module_file(child) for name, child in function.child_functions.items()},
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    path = (folder / f"{function.name}.function.json").resolve()
-    path.write_text(json.dumps(spec, indent=2, default=str))
-    return path
-
-
-def _origin(function: ServingFunction) -> str | None:
-    module_name, filename = function.origin
-    if module_name and module_name != "__main__":
-        return module_name
-    return filename
-
-
-def _module_file(function: ServingFunction) -> str | None:
-    module = function.module
-    return getattr(module, "__file__", None) if module is not None else None
-
-
-def _namespace_refs(function: ServingFunction) -> dict[str, str] | None:
-    """None when the names come from the origin module's globals; else a reference per name."""
-    names = function.explicit_namespace
-    if names is None:
-        return None
-    refs: dict[str, str] = {}
-    for key, value in names.items():
-        ref = _object_ref(value, function)
-        if ref is None:
-            raise StreamgraphError(
-                f"deploy {function.name}: namespace entry {key!r} ({value!r}) is not a "
-                "module-level class or function, so a worker process cannot import it"
-            )
-        refs[key] = ref
-    return refs
-
-
-def _object_ref(value: Any, function: ServingFunction) -> str | None:
-    module_name = getattr(value, "__module__", None)
-    qualname = getattr(value, "__qualname__", None)
-    if not (inspect.isclass(value) or inspect.isroutine(value)) or not module_name or not qualname:
-        return None
-    if "<" in qualname or getattr(sys.modules.get(module_name), qualname, None) is not value:
-        return None
-    if module_name == "__main__":
-        filename = function.origin[1]
-        return f"{filename}:{qualname}" if filename else None
-    return f"{module_name}:{qualname}"
-
-
+# -- specs (written by `reference.write_spec`) ----------------------------------------------
 def _from_spec(path: Path) -> ServingFunction:
     try:
         spec = json.loads(path.read_text())
@@ -170,4 +93,4 @@ def _from_spec(path: Path) -> ServingFunction:
     return function
 
 
-__all__ = ["function_reference", "load_function", "load_module_of"]
+__all__ = ["load_function", "load_module_of"]

@@ -9,7 +9,8 @@ import pytest
 
 import streamgraph as sg
 from streamgraph.errors import GraphError
-from streamgraph.locate import function_reference, load_function
+from streamgraph.locate import load_function
+from streamgraph.reference import function_reference
 from streamgraph.serving.openai_mappings import OpenAIEndpoint, OpenAIFrontend
 
 

@@ -351,10 +351,11 @@ def test_a_function_with_shared_model_proxies_survives_its_spec_file(tmp_path: P
     # a proxy has no model class of its own; to_dict() used to fail on it, so a deployed
     # function with proxies could not be written to the spec file its workers load
     import topologies.shared_llm
-    from streamgraph.locate import _write_spec, load_function
+    from streamgraph.locate import load_function
+    from streamgraph.reference import write_spec
 
     function = topologies.shared_llm.function
-    loaded = load_function(str(_write_spec(function, tmp_path)))
+    loaded = load_function(str(write_spec(function, tmp_path)))
     assert loaded.graph.to_dict() == function.graph.to_dict()
     question = {"question": "Is gold a good hedge against inflation?"}
     answers = []
