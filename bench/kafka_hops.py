@@ -70,8 +70,8 @@ def probe_worker(out: str) -> None:
     """Wrap the stages with timestamps, dump them to `out` every second, run the worker."""
     from aiokafka.consumer import fetcher
 
+    from streamgraph.commands.worker_process import run_worker
     from streamgraph.engines.kafka import app, sender, transport
-    from streamgraph.engines.kafka.worker import run_worker
 
     rows: list[dict[str, Any]] = []
 

@@ -48,7 +48,7 @@ def worker(
     The broker: --brokers, STREAMGRAPH_BROKERS, the local Kafka `streamgraph kafka start` or
     `run` started, else 127.0.0.1:9092; none answering there is a one-line error (exit 1).
     """
-    from ..engines.kafka.worker import run_worker
+    from .worker_process import run_worker
 
     settings = connect(brokers)
     run_worker(

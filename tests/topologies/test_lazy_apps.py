@@ -117,7 +117,7 @@ def test_faust_finds_the_app_by_attribute_once() -> None:
 
 def test_streamgraph_worker_runs_the_modules_own_app() -> None:
     """One app per worker process: the module's `app`, or for a child function a new one."""
-    from streamgraph.engines.kafka.worker import worker_app
+    from streamgraph.commands.worker_process import worker_app
     from streamgraph.locate import load_function
     from streamgraph.settings import Settings
 
