@@ -15,10 +15,10 @@ from .function import ServingFunction, code_to_function, new_function
 from .graph.flow import RootFlowStep
 from .graph.serialize import graph_from_dict
 from .graph.steps import BaseStep, ErrorStep, QueueStep, RouterStep, TaskStep
+from .hub import import_function
 from .serving.artifacts import LLMPromptArtifact, ModelArtifact
 from .serving.endpoints import ModelEndpointCreationStrategy
 from .serving.ensemble import VotingEnsemble
-from .serving.hub import import_function
 from .serving.llm import LLModel
 from .serving.model import Model, ModelRunnerSelector, ModelSelector
 from .serving.model_runner import ModelRunnerStep

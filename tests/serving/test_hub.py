@@ -15,7 +15,7 @@ from agents.sklearn_server import SklearnModelServer
 from streamgraph.errors import GraphError
 from streamgraph.function import ServingFunction
 from streamgraph.graph.steps import RouterStep
-from streamgraph.serving.hub import import_function
+from streamgraph.hub import import_function
 
 X, Y = load_iris(return_X_y=True)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..errors import GraphError
-from ..function import ServingFunction
+from .errors import GraphError
+from .function import ServingFunction
 
 HUB_PREFIX = "hub://"
 
