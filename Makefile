@@ -25,7 +25,8 @@ system-deps:
 	  else echo "warning: graphviz or kcat missing and not root: install them"; fi; }
 
 # the whole stack (a local Kafka, the workers, the gateway), the demo answers, then exit;
-# `make run RUN_ARGS=` keeps it serving until Ctrl-C
+# `make run RUN_ARGS=` keeps it serving until Ctrl-C. The examples are not installed: make runs
+# in the repository root, the working folder `streamgraph` imports them from
 RUN_ARGS ?= --exit-after-demo
 run: $(STAMP)
 	$(BIN)/streamgraph run topologies.trip_planner $(RUN_ARGS)

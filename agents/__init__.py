@@ -1,1 +1,1 @@
-"""Ready-made steps users plug into graphs."""
+"""The examples' steps. In the repository only (not in the wheel): imported from its root."""

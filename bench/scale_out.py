@@ -24,6 +24,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import checkout  # noqa: F401  (first: the examples below come from the repository root)
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka_pipeline import latency, ready_worker

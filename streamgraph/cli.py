@@ -12,6 +12,9 @@ inspect             streamgraph/commands/inspect.py   one request's records on e
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 
 from streamgraph.broker.cli_commands import kafka
@@ -28,6 +31,17 @@ from streamgraph.commands.topics import topics
 @click.version_option(package_name="streamgraph")
 def main() -> None:
     """streamgraph: MLRun-style serving graphs run as stream processing on Kafka."""
+    working_folder_first()
+
+
+def working_folder_first() -> None:
+    """Put the working folder first on sys.path, as `python -m`, uvicorn and celery do: the
+    TOPOLOGY modules of the folder a command runs in (the repository's examples,
+    `topologies.NAME`, from its root) import, and so do they in the processes `run` and
+    `deploy()` start (they hand sys.path on as PYTHONPATH). Runs before any subcommand."""
+    folder = os.getcwd()
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
 
 
 for command in (run, worker, gateway, kafka, topics, send, describe, plot, dlq, inspect):

@@ -17,7 +17,7 @@ def _v2_model_server(name: str) -> ServingFunction:
     """A router topology whose models default to the scikit-learn server."""
     fn = ServingFunction(name)
     fn.set_topology("router")
-    fn.spec.default_class = "agents.sklearn_server.SklearnModelServer"
+    fn.spec.default_class = "streamgraph.serving.sklearn_server.SklearnModelServer"
     return fn
 
 

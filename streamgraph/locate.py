@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +65,20 @@ def _import(where: str) -> Any:
             return _files[path]
         return importlib.import_module(where)
     except ImportError as exc:
-        raise StreamgraphError(f"cannot import {where!r}: {exc}") from exc
+        looked = _where_looked(where, exc)
+        raise StreamgraphError(f"cannot import {where!r}: {exc}{looked}") from exc
+
+
+def _where_looked(where: str, exc: ImportError) -> str:
+    """Where modules are looked up, when the module `where` names (not one it imports) is
+    missing: a topology module comes from the working folder or PYTHONPATH."""
+    missing = exc.name or ""
+    if not isinstance(exc, ModuleNotFoundError) or not (where + ".").startswith(missing + "."):
+        return ""
+    folder = os.getcwd()
+    if folder in sys.path or "" in sys.path:
+        return f" (looked in the current folder, {folder}, on PYTHONPATH and in site-packages)"
+    return f" (looked on PYTHONPATH and in site-packages, not in the current folder, {folder})"
 
 
 # -- specs (written by `reference.write_spec`) ----------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,13 @@ def pytest_configure(config: pytest.Config) -> None:
     # user's (~/.local/state/streamgraph); the processes tests start inherit it
     if "STREAMGRAPH_STATE_DIR" not in os.environ:
         os.environ["STREAMGRAPH_STATE_DIR"] = tempfile.mkdtemp(prefix="sg-test-state-")
+    # the examples (agents, topologies) are in the checkout, not installed: `pythonpath` in
+    # pyproject.toml puts its root on this process's sys.path; the processes tests start (workers
+    # in folders of their own included) find them on PYTHONPATH
+    root = str(Path(__file__).resolve().parents[1])
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, *paths) if p)
 
 
 @pytest.fixture(params=testing.ENGINES)

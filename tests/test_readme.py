@@ -13,8 +13,10 @@ running, the text is changed in these ways only:
   broker (`streamgraph kafka start`), that command gets `--port P` of a free port and
   `127.0.0.1:9092` becomes `127.0.0.1:P`.
 
-A ```python block runs as a script (`python block.py`); one that defines `test_` functions is a
-test file and runs under pytest. Consecutive ```bash blocks of a unit run as one `bash -e`
+A ```python block runs as a script (`python block.py`, finding the examples as a script saved in
+the repository root does); one that defines `test_` functions is a test file and runs under
+pytest. Nothing else puts the examples on the module search path: the commands find them in the
+working folder, the repository root. Consecutive ```bash blocks of a unit run as one `bash -e`
 script (one terminal), in a new session; what they leave running in the background (`cmd &`)
 is stopped at the end of the unit by its process group (SIGTERM, then SIGKILL), and a broker
 `kafka start` left is stopped with `streamgraph kafka stop`.
@@ -228,6 +230,11 @@ def _environment(unit: Unit, tmp_path: Path, broker: str) -> dict[str, str]:
     if "STREAMGRAPH_KAFKA_HOME" in os.environ:  # where the broker's jars are (offline)
         env["STREAMGRAPH_KAFKA_HOME"] = os.environ["STREAMGRAPH_KAFKA_HOME"]
     env["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    # the examples come from the working folder, the repository root, as in a reader's shell:
+    # not from the PYTHONPATH entry the test session adds for its own processes (conftest.py)
+    paths = [p for p in env.pop("PYTHONPATH", "").split(os.pathsep) if p and p != str(ROOT)]
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join(paths)
     env["STREAMGRAPH_STATE_DIR"] = str(tmp_path / "state")
     if broker and unit.name not in NO_BROKERS:
         env["STREAMGRAPH_BROKERS"] = broker
@@ -271,6 +278,10 @@ def _run_step(
     else:
         script = folder / "readme_block.py"
         argv = [sys.executable, str(script)]
+        # a script finds the modules of its own folder: the reader's, saved in the repository
+        # root as the README says, imports the examples from there
+        paths = [str(ROOT), *env.get("PYTHONPATH", "").split(os.pathsep)]
+        env = {**env, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     script.write_text(text)
     stdout, stderr = folder / "stdout", folder / "stderr"
     # files, not pipes: a background job keeps a pipe open after the script is done

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ HERE = Path(__file__).parent
 def factory(kafka_broker: Any, tmp_path: Path) -> Iterator[WorkerFactory]:
     """Workers of the topology modules in this folder (`chain_topology`, ...), stopped after."""
     made = WorkerFactory(kafka_broker.bootstrap_servers, tmp_path)
-    made.env["PYTHONPATH"] = str(HERE)
+    made.env["PYTHONPATH"] = os.pathsep.join([str(HERE), made.env.get("PYTHONPATH", "")])
     try:
         yield made
     finally:

@@ -14,7 +14,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import streamgraph as sg
-from agents.sklearn_server import SklearnModelServer
+from streamgraph.serving.sklearn_server import SklearnModelServer
 from streamgraph.testing import serve
 
 XI, YI = load_iris(return_X_y=True)

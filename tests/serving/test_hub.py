@@ -11,11 +11,11 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.tree import DecisionTreeClassifier
 
-from agents.sklearn_server import SklearnModelServer
 from streamgraph.errors import GraphError
 from streamgraph.function import ServingFunction
 from streamgraph.graph.steps import RouterStep
 from streamgraph.hub import import_function
+from streamgraph.serving.sklearn_server import SklearnModelServer
 
 X, Y = load_iris(return_X_y=True)
 
@@ -40,7 +40,7 @@ def test_hub_function_is_a_router_with_sklearn_default() -> None:
     fn = import_function("hub://v2_model_server")
     assert isinstance(fn, ServingFunction)
     assert isinstance(fn.spec.graph, RouterStep)
-    assert fn.spec.default_class == "agents.sklearn_server.SklearnModelServer"
+    assert fn.spec.default_class == "streamgraph.serving.sklearn_server.SklearnModelServer"
     assert import_function("hub://v2_model_server:latest", new_name="mine").name == "mine"
 
 

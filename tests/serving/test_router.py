@@ -12,7 +12,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.tree import DecisionTreeClassifier
 
 import streamgraph as sg
-from agents.sklearn_server import SklearnModelServer
+from streamgraph.serving.sklearn_server import SklearnModelServer
 from streamgraph.serving.v2_server import V2ModelServer
 from streamgraph.testing import serve
 

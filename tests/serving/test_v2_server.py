@@ -12,8 +12,8 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 import streamgraph as sg
-from agents.sklearn_server import SklearnModelServer
 from streamgraph.errors import ConflictError
+from streamgraph.serving.sklearn_server import SklearnModelServer
 from streamgraph.serving.v2_server import V2ModelServer
 
 X, Y = load_iris(return_X_y=True)

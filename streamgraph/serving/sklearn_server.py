@@ -20,8 +20,8 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 
-from streamgraph.errors import BadRequestError, GraphError
-from streamgraph.serving.v2_server import V2ModelServer
+from ..errors import BadRequestError, GraphError
+from .v2_server import V2ModelServer
 
 MODEL_SUFFIXES = (".joblib", ".pkl", ".pickle")
 SUPPORTED = "a local path or a file:// URL (a .joblib/.pkl file, or a directory with one)"
