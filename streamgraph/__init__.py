@@ -2,7 +2,7 @@
 
 Reading guide: `function.py` (what users declare with), `graph/` (the graph as pure data,
 validated when built), `core/` (what running a step means, for every engine: `outcome.py`
-decides where a result goes), `engines/local.py` (the in-process engine, the mock server),
+decides where a result goes), `engines/in_process.py` (the in-process engine, the mock server),
 `engines/kafka/` (every step a Faust agent), `serving/` (model servers, routers, model runners,
 LLMs), `gateway/` (HTTP), `wire/` (the record format and request/reply both of those share).
 """

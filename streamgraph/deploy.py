@@ -30,7 +30,7 @@ from typing import Any
 
 from .broker import process, state
 from .broker.errors import BrokerError
-from .broker.local import LocalKafka
+from .broker.local_kafka import LocalKafka
 from .broker.probe import HOST, answers_api_versions, free_ports
 from .client import HttpClient
 from .errors import DeployError

@@ -249,7 +249,7 @@ class ServingFunction:
         self, namespace: dict[str, Any] | None = None, current_function: str = "*", **kw: Any
     ) -> Any:
         """Run the graph in process (no broker); returns a server with `test()`."""
-        from .engines.local import LocalServer
+        from .engines.in_process import LocalServer
 
         if self.spec.graph is None:
             raise GraphError(

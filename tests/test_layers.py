@@ -217,10 +217,10 @@ def test_the_graph_sees_the_package() -> None:
     graph = import_graph(SOURCE, "streamgraph")
     assert len(graph) > 100
     edges = {(e.importer, e.imported) for edges in graph.values() for e in edges}
-    assert ("streamgraph.engines.local", "streamgraph.core.compile") in edges
+    assert ("streamgraph.engines.in_process", "streamgraph.core.compile") in edges
     assert ("streamgraph.cli", "streamgraph.commands.run") in edges
     # inside a method (ServingFunction.to_mock_server) counts; under TYPE_CHECKING does not
-    assert ("streamgraph.function", "streamgraph.engines.local") in edges
+    assert ("streamgraph.function", "streamgraph.engines.in_process") in edges
     assert ("streamgraph.core.preparers", "streamgraph.graph.flow") not in edges
 
 

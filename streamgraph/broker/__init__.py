@@ -1,7 +1,7 @@
 """A local Apache Kafka for development and tests, run from Maven Central jars (no Docker).
 
-Reading guide: `local.py` (LocalKafka, start with it), then `jars.py` (fetching the broker once
-with Maven), `config.py` (server.properties of each KRaft node), `probe.py` (free ports and
+Reading guide: `local_kafka.py` (LocalKafka, start with it), then `jars.py` (fetching the broker
+once with Maven), `config.py` (server.properties of each KRaft node), `probe.py` (free ports and
 readiness), `process.py` (starting and stopping JVMs by pid), `state.py` and `cli_commands.py`
 (`streamgraph kafka start|status|stop`), `docker.py` (the same broker from the apache/kafka image)
 and `pytest_plugin.py` (the session fixture `kafka_broker`).
@@ -12,7 +12,7 @@ from __future__ import annotations
 from streamgraph.broker.config import DEFAULT_BOOTSTRAP, DEFAULT_PORT
 from streamgraph.broker.errors import BrokerError
 from streamgraph.broker.jars import DEFAULT_VERSION, ensure_jars
-from streamgraph.broker.local import LocalKafka
+from streamgraph.broker.local_kafka import LocalKafka
 
 __all__ = [
     "DEFAULT_BOOTSTRAP",

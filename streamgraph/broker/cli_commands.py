@@ -16,7 +16,7 @@ import click
 from streamgraph.broker import process, state
 from streamgraph.broker.config import DEFAULT_PORT
 from streamgraph.broker.errors import BrokerError
-from streamgraph.broker.local import LocalKafka
+from streamgraph.broker.local_kafka import LocalKafka
 from streamgraph.broker.probe import HOST, answers_api_versions
 
 _DATA = click.option(

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from streamgraph.broker.docker import DockerKafka
 from streamgraph.broker.errors import BrokerError
-from streamgraph.broker.local import LocalKafka
+from streamgraph.broker.local_kafka import LocalKafka
 from streamgraph.broker.probe import answers_api_versions
 from streamgraph.settings import Settings
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from streamgraph.broker import process
 from streamgraph.broker.errors import BrokerError
-from streamgraph.broker.local import LocalKafka
+from streamgraph.broker.local_kafka import LocalKafka
 from streamgraph.settings import Settings
 
 KAFKA_START = "kafka-"  # key prefix of the brokers `streamgraph kafka start` left running

@@ -161,7 +161,7 @@ async def _serve_local(
 ) -> int:
     from aiohttp import web
 
-    from ..gateway.local import local_gateway_app
+    from ..gateway.in_process_app import local_gateway_app
 
     runner = web.AppRunner(local_gateway_app(function))
     await runner.setup()

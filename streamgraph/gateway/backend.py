@@ -15,7 +15,7 @@ from ..wire.requester import Answer
 
 class Backend(Protocol):
     """What answers the gateway's requests: Kafka (`KafkaRequester`) or the in-process engine
-    (`streamgraph.gateway.local.LocalBackend`); the HTTP surface is the same for both."""
+    (`streamgraph.gateway.in_process_app.LocalBackend`); the HTTP surface is the same for both."""
 
     ready: bool
     waiting_for: str  # what keeps it from being ready (for /readyz's 503), "" when ready

@@ -16,7 +16,7 @@ from gateway_live import LiveGateway
 import streamgraph as sg
 from agents.desk_selector import MyModelSelector
 from streamgraph.gateway import gateway_app
-from streamgraph.gateway.local import local_gateway_app
+from streamgraph.gateway.in_process_app import local_gateway_app
 from streamgraph.serving.llm import fill_template
 from streamgraph.serving.providers import ScriptedProvider, get_provider
 from streamgraph.settings import Settings

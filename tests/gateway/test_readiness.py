@@ -16,7 +16,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streamgraph.broker.local import LocalKafka
+from streamgraph.broker.local_kafka import LocalKafka
 from streamgraph.broker.probe import free_ports
 from streamgraph.gateway import gateway_app
 from streamgraph.settings import Settings

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import streamgraph as sg
 from streamgraph.gateway import gateway_app, make_app
-from streamgraph.gateway.local import LocalBackend
+from streamgraph.gateway.in_process_app import LocalBackend
 from streamgraph.settings import Settings
 from streamgraph.testing import serve
 

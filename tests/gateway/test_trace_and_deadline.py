@@ -16,7 +16,7 @@ import streamgraph as sg
 from streamgraph import testing
 from streamgraph.core import tracing
 from streamgraph.gateway import gateway_app
-from streamgraph.gateway.local import local_gateway_app
+from streamgraph.gateway.in_process_app import local_gateway_app
 from streamgraph.settings import Settings
 from streamgraph.testing import serve
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import streamgraph as sg
-from streamgraph.engines.local import LocalServer
+from streamgraph.engines.in_process import LocalServer
 
 
 def inc(x: int) -> int:

@@ -7,7 +7,7 @@ import steps_lib
 from steps_lib import Adder, EventEcho, double, inc, record, with_context  # noqa: F401
 
 import streamgraph as sg
-from streamgraph.engines.local import LocalServer
+from streamgraph.engines.in_process import LocalServer
 from streamgraph.testing import serve
 
 
