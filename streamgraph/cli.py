@@ -1,13 +1,13 @@
 """The `streamgraph` command: a table of contents; each body lives in its own module.
 
-run                 streamgraph/commands/run.py       the whole stack, demo requests, serve
-worker, gateway     streamgraph/commands/serve.py     the two long-running processes
-kafka               streamgraph/broker/cli_commands.py  a local Kafka in the background
-topics              streamgraph/commands/topics.py    create and list a topology's topics
-send                streamgraph/commands/send.py      JSON lines in, answers out
-describe, plot      streamgraph/commands/describe.py  the graph as text or as a picture
-dlq replay          streamgraph/commands/dlq.py       dead letters back to their step
-inspect             streamgraph/commands/inspect.py   one request's records on every topic
+run                 streamgraph/commands/run.py              the whole stack, demo requests, serve
+worker, gateway     streamgraph/commands/serve.py            the two long-running processes
+kafka               streamgraph/broker/cli_commands.py       a local Kafka in the background
+topics              streamgraph/commands/topics.py           create and list a topology's topics
+send                streamgraph/commands/send.py             JSON lines in, answers out
+describe, plot      streamgraph/commands/describe.py         the graph as text or as a picture
+dlq replay          streamgraph/commands/dlq.py              dead letters back to their step
+inspect             streamgraph/commands/inspect_request.py  one request's records on every topic
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import click
 from streamgraph.broker.cli_commands import kafka
 from streamgraph.commands.describe import describe, plot
 from streamgraph.commands.dlq import dlq
-from streamgraph.commands.inspect import inspect
+from streamgraph.commands.inspect_request import inspect
 from streamgraph.commands.run import run
 from streamgraph.commands.send import send
 from streamgraph.commands.serve import gateway, worker

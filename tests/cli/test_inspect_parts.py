@@ -6,8 +6,8 @@ import click
 import orjson
 import pytest
 
-from streamgraph.commands.inspect import since_ms
-from streamgraph.engines.kafka.inspect import (
+from streamgraph.commands.inspect_request import since_ms
+from streamgraph.engines.kafka.request_scan import (
     Found,
     function_topics,
     matches,

@@ -2,7 +2,7 @@
 
 The id is the one the gateway answers with in `X-Request-Id` (the event id; a caller's own
 `X-Request-Id` becomes it). The topics are read directly, from their start (or `--since`) up to
-where they ended when the command began; see streamgraph/engines/kafka/inspect.py.
+where they ended when the command began; see streamgraph/engines/kafka/request_scan.py.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def inspect(
     FUNCTION is the function's name (its topics are <prefix>.FUNCTION.*). Each record shows
     its step, time, topic, headers and the start of its body. Exit status 1 when none is found.
     """
-    from ..engines.kafka.inspect import preview, scan
+    from ..engines.kafka.request_scan import preview, scan
 
     settings = connect(brokers)
 
