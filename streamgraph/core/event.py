@@ -73,7 +73,7 @@ class Event:
         self.reply: Any = None
         # a batched event carries the events it was made of, so each one is answered
         self.members: list[Event] | None = None
-        # when the caller stops waiting (epoch seconds; `core.deadline`), and the W3C
+        # when the caller stops waiting (epoch seconds; `core.request_deadline`), and the W3C
         # traceparent of the span that caused this event (`core.tracing`)
         self.deadline: float | None = None
         self.trace: str | None = None

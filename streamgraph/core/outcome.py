@@ -19,8 +19,8 @@ from typing import Any
 
 from ..errors import describe, status_of
 from . import tracing
-from .deadline import expired
 from .event import Event
+from .request_deadline import expired
 from .results import DROP, Many
 from .step import StepRuntime
 
@@ -85,8 +85,9 @@ class DeadLetter:
 
 @dataclass(slots=True)
 class Expired:
-    """`event` is past its deadline (`core.deadline`): the step did not run. The engine drops
-    the event (on Kafka: acknowledged, not dead-lettered) and counts it; nobody waits for it."""
+    """`event` is past its deadline (`core.request_deadline`): the step did not run. The engine
+    drops the event (on Kafka: acknowledged, not dead-lettered) and counts it; nobody waits for
+    it."""
 
     event: Event
     step: str

@@ -17,7 +17,6 @@ from ..core.builtins import Batch
 from ..core.compile import Plan, compile_graph
 from ..core.content import request_event
 from ..core.context import GraphContext
-from ..core.deadline import ExpiredLog, request_timeout, set_deadline
 from ..core.event import Event
 from ..core.outcome import (
     DeadLetter,
@@ -35,6 +34,7 @@ from ..core.outcome import (
     run_step_now,
     stream_outcomes,
 )
+from ..core.request_deadline import ExpiredLog, request_timeout, set_deadline
 from ..core.step import StepRuntime
 from ..errors import GatewayTimeoutError, HTTPError, describe
 from .loop_thread import LoopThread

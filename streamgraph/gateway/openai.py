@@ -20,8 +20,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..core.deadline import request_timeout, set_deadline
 from ..core.event import Event
+from ..core.request_deadline import request_timeout, set_deadline
 from ..errors import HTTPError, describe
 from ..serving.openai_mappings import OpenAIEndpoint, OpenAIFrontend
 from ..wire.codec import travels

@@ -19,8 +19,8 @@ from aiohttp import web
 
 from ..core import tracing
 from ..core.content import request_event
-from ..core.deadline import request_timeout, set_deadline
 from ..core.event import Event
+from ..core.request_deadline import request_timeout, set_deadline
 from ..errors import (
     BadRequestError,
     HTTPError,

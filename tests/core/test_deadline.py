@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from streamgraph.core.deadline import ExpiredLog, expired, request_timeout, set_deadline
 from streamgraph.core.event import Event
+from streamgraph.core.request_deadline import ExpiredLog, expired, request_timeout, set_deadline
 from streamgraph.errors import BadRequestError
 
 

@@ -36,8 +36,8 @@ import faust
 from ...core import tracing
 from ...core.compile import Plan, compile_graph
 from ...core.context import GraphContext
-from ...core.deadline import expired
 from ...core.event import Event
+from ...core.request_deadline import expired
 from ...errors import StreamgraphError
 from ...settings import Settings
 from ...wire.codec import RecordError, decode

@@ -16,7 +16,6 @@ from typing import Any
 
 from ...core.builtins import Batch
 from ...core.compile import Plan
-from ...core.deadline import ExpiredLog
 from ...core.event import Event
 from ...core.outcome import (
     MERGING,
@@ -34,6 +33,7 @@ from ...core.outcome import (
     run_step,
     stream_outcomes,
 )
+from ...core.request_deadline import ExpiredLog
 from ...core.step import StepRuntime
 from ...errors import describe
 from ...wire.codec import KafkaReply

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from aiokafka import TopicPartition
 
 from ...core.content import request_event
-from ...core.deadline import request_timeout, set_deadline
+from ...core.request_deadline import request_timeout, set_deadline
 from ...errors import BadRequestError, HTTPError
 from ...settings import Settings
 from ...wire.reach import check_reachable

@@ -12,8 +12,8 @@ import faust
 from ...gc_tuning import tune_gc
 from ...settings import Settings
 from .app import build_app
-from .deadline import watch_stop_deadline
 from .metrics import serve_metrics, worker_registry
+from .stop_deadline import watch_stop_deadline
 
 
 def function_app(
