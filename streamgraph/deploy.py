@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .broker import process, state
+from .broker import broker_records, process
 from .broker.errors import BrokerError
 from .broker.local_kafka import LocalKafka
 from .broker.probe import HOST, answers_api_versions, free_ports
@@ -145,7 +145,7 @@ class Deployment:
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
-            state.clear(state.folder(), state.run_key())
+            broker_records.clear(broker_records.folder(), broker_records.run_key())
 
     def alive(self) -> list[Child]:
         return [c for c in self.children if c.popen.poll() is None]
@@ -156,14 +156,14 @@ class Deployment:
     # -- parts ----------------------------------------------------------------------------------
     def _broker(self) -> str:
         """STREAMGRAPH_BROKERS when set, else the broker `streamgraph kafka start` left running,
-        else our own, recorded (streamgraph/broker/state.py) so other commands find it."""
+        else our own, recorded (streamgraph/broker/broker_records.py) so other commands find it."""
         settings = Settings()
         if settings.brokers_given:
             self.broker_note = f"{settings.brokers} (from STREAMGRAPH_BROKERS)"
             return settings.brokers
-        records = state.folder(settings)
-        for key, recorded in state.running_brokers(records):
-            if key.startswith(state.KAFKA_START) and all(
+        records = broker_records.folder(settings)
+        for key, recorded in broker_records.running_brokers(records):
+            if key.startswith(broker_records.KAFKA_START) and all(
                 answers_api_versions(HOST, n.port) for n in recorded.nodes
             ):
                 self.broker_note = f"the running local Kafka at {recorded.bootstrap_servers}"
@@ -172,7 +172,9 @@ class Deployment:
         try:
             self.broker.start()
             owner = f"{self.owner} (pid {os.getpid()})"
-            state.save(records, state.run_key(), state.record(self.broker, owner))
+            broker_records.save(
+                records, broker_records.run_key(), broker_records.record(self.broker, owner)
+            )
         except (BrokerError, OSError) as exc:
             raise DeployError(f"the local Kafka broker did not start: {exc}") from exc
         servers = self.broker.bootstrap_servers

@@ -1,8 +1,9 @@
 """`streamgraph kafka start|status|stop`: a local Kafka that outlives the command.
 
 `start` leaves the broker JVM(s) running in the background and records their pids in the
-per-user state folder (streamgraph/broker/state.py), so `status` and `stop` find them from any
-folder, and `send`, `inspect`, `dlq`, `topics` and `run` use the broker with no --brokers. Data
+per-user state folder (streamgraph/broker/broker_records.py), so `status` and `stop` find them
+from any folder, and `send`, `inspect`, `dlq`, `topics` and `run` use the broker with no
+--brokers. Data
 persists under `<data>` (default: the state folder's `kafka/`) between a stop and the next start
 (delete the folder to begin afresh).
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from streamgraph.broker import process, state
+from streamgraph.broker import broker_records, process
 from streamgraph.broker.config import DEFAULT_PORT
 from streamgraph.broker.errors import BrokerError
 from streamgraph.broker.local_kafka import LocalKafka
@@ -53,8 +54,8 @@ def kafka() -> None:
 def start(nodes: str, port: int, data_dir: Path) -> None:
     """Start Kafka on 127.0.0.1 and return once it serves requests."""
     data_dir, key = _where(data_dir)
-    records = state.folder()
-    recorded = state.load(records, key)
+    records = broker_records.folder()
+    recorded = broker_records.load(records, key)
     if recorded is not None and recorded.running():
         click.echo(
             f"Kafka already running at {recorded.bootstrap_servers} "
@@ -66,7 +67,9 @@ def start(nodes: str, port: int, data_dir: Path) -> None:
     try:
         broker.start()
         # record before letting go: should saving fail, exiting stops the JVMs (atexit)
-        state.save(records, key, state.record(broker, owner="streamgraph kafka start"))
+        broker_records.save(
+            records, key, broker_records.record(broker, owner="streamgraph kafka start")
+        )
     except (BrokerError, OSError) as exc:
         broker.stop()
         raise click.ClickException(str(exc)) from exc
@@ -83,12 +86,14 @@ def start(nodes: str, port: int, data_dir: Path) -> None:
 def status(data_dir: Path | None) -> None:
     """Show the local brokers streamgraph started (`kafka start`'s, runs'); exit 1 unless one
     is recorded and every node of each answers."""
-    records = state.folder()
+    records = broker_records.folder()
     if data_dir is not None:
         key = _where(data_dir)[1]
-        found = [(key, s) for s in [state.load(records, key)] if s is not None]
+        found = [(key, s) for s in [broker_records.load(records, key)] if s is not None]
     else:  # a run's record is only news while the run lives
-        found = state.recorded(records, state.KAFKA_START) + state.running_brokers(records)
+        found = broker_records.recorded(
+            records, broker_records.KAFKA_START
+        ) + broker_records.running_brokers(records)
         found = list(dict(found).items())
     if not found:
         where = data_dir.resolve() if data_dir is not None else records
@@ -122,13 +127,13 @@ def status(data_dir: Path | None) -> None:
 def stop(timeout: float, data_dir: Path | None) -> None:
     """Stop the broker `kafka start` left running, by pid (SIGTERM, then SIGKILL); its data
     stays. Without --data: every broker `kafka start` recorded (not those of a running `run`)."""
-    records = state.folder()
+    records = broker_records.folder()
     keys = (
         [_where(data_dir)[1]]
         if data_dir is not None
-        else [key for key, _ in state.recorded(records, state.KAFKA_START)]
+        else [key for key, _ in broker_records.recorded(records, broker_records.KAFKA_START)]
     )
-    found = [(key, s) for key in keys for s in [state.load(records, key)] if s is not None]
+    found = [(key, s) for key in keys for s in [broker_records.load(records, key)] if s is not None]
     if not found:
         click.echo(f"no Kafka recorded in {records}; nothing to stop")
         return
@@ -138,7 +143,7 @@ def stop(timeout: float, data_dir: Path | None) -> None:
             process.stop_pids(pids, timeout)
         except BrokerError as exc:
             raise click.ClickException(str(exc)) from exc
-        state.clear(records, key)
+        broker_records.clear(records, key)
         click.echo(
             f"stopped Kafka at {recorded.bootstrap_servers} (pids {pids})"
             if pids
@@ -148,8 +153,8 @@ def stop(timeout: float, data_dir: Path | None) -> None:
 
 def _where(data_dir: Path | None) -> tuple[Path, str]:
     """The data folder (given or the default) and its record key."""
-    folder = (data_dir or state.default_data_dir()).resolve()
-    return folder, state.kafka_start_key(folder)
+    folder = (data_dir or broker_records.default_data_dir()).resolve()
+    return folder, broker_records.kafka_start_key(folder)
 
 
 __all__ = ["kafka"]

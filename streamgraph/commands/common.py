@@ -1,7 +1,7 @@
 """What the subcommands share: the TOPOLOGY argument, `--brokers`, loading a function.
 
 Which broker a command talks to, in order: `--brokers`, `STREAMGRAPH_BROKERS`, the local broker
-`streamgraph kafka start` or `streamgraph run` recorded (streamgraph/broker/state.py), then
+`streamgraph kafka start` or `streamgraph run` recorded (streamgraph/broker/broker_records.py), then
 127.0.0.1:9092. `connect` also checks that a broker answers there, so an unreachable one is one
 line naming the address, where it came from and what to do, never a traceback.
 """
@@ -39,14 +39,14 @@ class BrokerChoice:
 
 def choose_brokers(brokers: str | None) -> BrokerChoice:
     """The brokers to use, in the order of the module docstring."""
-    from ..broker import state
+    from ..broker import broker_records
 
     if brokers:
         return BrokerChoice(Settings(brokers=brokers), "from --brokers")
     settings = Settings()
     if settings.brokers_given:
         return BrokerChoice(settings, "from STREAMGRAPH_BROKERS")
-    running = state.running_brokers(state.folder(settings))
+    running = broker_records.running_brokers(broker_records.folder(settings))
     if running:
         found = running[0][1]
         source = f"the local Kafka {found.owner or 'streamgraph'} started"

@@ -12,7 +12,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from click.testing import CliRunner
 
-from streamgraph.broker import state
+from streamgraph.broker import broker_records
 from streamgraph.broker.probe import HOST, answers_api_versions, free_ports
 from streamgraph.broker.process import pid_alive
 from streamgraph.cli import main
@@ -45,8 +45,8 @@ def test_start_status_stop_round_trip(tmp_path: Path) -> None:
     data = str(tmp_path / "kafka")
     elsewhere = tmp_path / "elsewhere"  # status and stop find it from any folder
     elsewhere.mkdir()
-    records = state.folder()  # the session's state folder (tests/conftest.py)
-    key = state.kafka_start_key(Path(data))
+    records = broker_records.folder()  # the session's state folder (tests/conftest.py)
+    key = broker_records.kafka_start_key(Path(data))
     [port] = free_ports(1)
     address = f"{HOST}:{port}"
     assert run("status", "--data", data).returncode == 1  # nothing recorded yet

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from streamgraph.broker import jars
+from streamgraph.broker.broker_records import BrokerState, NodeRecord, clear, load, recorded, save
 from streamgraph.broker.config import (
     NodeSpec,
     new_cluster_id,
@@ -18,7 +19,6 @@ from streamgraph.broker.config import (
 from streamgraph.broker.docker import DockerKafka
 from streamgraph.broker.errors import BrokerError
 from streamgraph.broker.process import pid_alive, pid_runs
-from streamgraph.broker.state import BrokerState, NodeRecord, clear, load, recorded, save
 
 
 def test_the_cache_folder_follows_streamgraph_kafka_home(

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from cli_support import streamgraph, wait_for_text
 
-from streamgraph.broker import state
+from streamgraph.broker import broker_records
 from streamgraph.broker.probe import HOST, free_ports
 from streamgraph.commands.common import choose_brokers
 from streamgraph.errors import BrokerUnreachableError
@@ -58,11 +58,13 @@ def test_the_order_is_flag_then_variable_then_recorded_then_default(
     assert "default" in default.source
 
     # a recorded broker whose JVM runs (the session's): found; a dead record: ignored
-    records = state.folder()
-    live = state.record(kafka_broker, owner="streamgraph run (pid 1)")
-    state.save(records, state.run_key(424242), live)
-    dead = state.BrokerState("4.1.1", "127.0.0.1:1", [state.NodeRecord(1, 999999, 1, "x", "y")])
-    state.save(records, state.run_key(999999), dead)
+    records = broker_records.folder()
+    live = broker_records.record(kafka_broker, owner="streamgraph run (pid 1)")
+    broker_records.save(records, broker_records.run_key(424242), live)
+    dead = broker_records.BrokerState(
+        "4.1.1", "127.0.0.1:1", [broker_records.NodeRecord(1, 999999, 1, "x", "y")]
+    )
+    broker_records.save(records, broker_records.run_key(999999), dead)
     recorded = choose_brokers(None)
     assert recorded.settings.brokers == kafka_broker.bootstrap_servers
     assert recorded.source == "the local Kafka streamgraph run (pid 1) started"
@@ -177,6 +179,6 @@ def test_commands_find_the_broker_run_started_from_another_folder(tmp_path: Path
         if popen.poll() is None:
             popen.kill()
             popen.wait(10)
-    assert state.recorded(tmp_path / "state" / "brokers") == []  # run cleared its record
+    assert broker_records.recorded(tmp_path / "state" / "brokers") == []  # run cleared its record
     gone = _cli("kafka", "status", env=env, cwd=elsewhere)
     assert gone.returncode == 1 and "Kafka is not running" in gone.stdout

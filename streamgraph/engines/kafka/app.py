@@ -45,13 +45,13 @@ from ...wire.producer import track_topic
 from .acks import Counters, DeliveryAcker
 from .batches import LeanStream
 from .executor import Emission, StepExecutor
+from .expiring_state import ExpiringState
 from .expiry import add_state_expiry
 from .fusion import fused_successors
 from .hop_trace import queue_span
 from .metrics import StepStats
 from .remote_model import RemoteModels
 from .sender import RecordSender
-from .state import ExpiringState
 from .state_table import StateTable, StepStates
 from .topology import Topology, build_topology
 from .transactions import PartitionTransactions, current_sender, refuse_unsupported

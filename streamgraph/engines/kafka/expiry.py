@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from .state import ExpiringState
+from .expiring_state import ExpiringState
 
 if TYPE_CHECKING:
     from .app import KafkaGraph
