@@ -12,9 +12,9 @@ from .core.context import GraphContext
 from .core.event import Event
 from .errors import GraphError, StreamgraphError
 from .function import ServingFunction, code_to_function, new_function
+from .graph.declared_steps import BaseStep, ErrorStep, QueueStep, RouterStep, TaskStep
 from .graph.flow import RootFlowStep
 from .graph.serialize import graph_from_dict
-from .graph.steps import BaseStep, ErrorStep, QueueStep, RouterStep, TaskStep
 from .hub import import_function
 from .serving.artifacts import LLMPromptArtifact, ModelArtifact
 from .serving.endpoints import ModelEndpointCreationStrategy

@@ -11,9 +11,9 @@ from types import ModuleType
 from typing import Any
 
 from .errors import DeployError, GraphError
+from .graph.declared_steps import RouterStep, TaskStep
 from .graph.flow import RootFlowStep
 from .graph.resolve import caller_namespace
-from .graph.steps import RouterStep, TaskStep
 
 
 class FunctionSpec:

@@ -10,8 +10,8 @@ import click
 
 from ..engines.kafka.fusion import fused_runs
 from ..engines.kafka.remote_model import dedicated_models, request_topic
+from ..graph.declared_steps import QueueStep, TaskStep
 from ..graph.refs import callable_ref, class_ref
-from ..graph.steps import QueueStep, TaskStep
 from .common import load, settings_for, topology_argument
 from .topics import kafka_graphs
 

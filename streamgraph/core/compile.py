@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import GraphError
+from ..graph.declared_steps import BaseStep, ErrorStep, QueueStep, RouterStep, TaskStep
 from ..graph.flow import RootFlowStep
 from ..graph.freeze import frozen_copy
 from ..graph.resolve import resolve_callable_args, resolve_class, resolve_handler
-from ..graph.steps import BaseStep, ErrorStep, QueueStep, RouterStep, TaskStep
 from ..graph.validate import check_graph
 from .context import GraphContext
 from .paths import split_path
 from .preparers import graph_preparers
-from .step import StepRuntime
+from .step_runtime import StepRuntime
 
 PASSING = {"context", "name"}
 PATH_ARGS = ("input_path", "result_path", "full_event")

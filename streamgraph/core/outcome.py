@@ -22,7 +22,7 @@ from . import tracing
 from .event import Event
 from .request_deadline import expired
 from .results import DROP, Many
-from .step import StepRuntime
+from .step_runtime import StepRuntime
 
 
 @dataclass(slots=True)

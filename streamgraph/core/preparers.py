@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from ..graph.declared_steps import BaseStep
     from ..graph.flow import RootFlowStep
-    from ..graph.steps import BaseStep
     from .context import GraphContext
 
 

@@ -35,7 +35,7 @@ from ..core.outcome import (
     stream_outcomes,
 )
 from ..core.request_deadline import ExpiredLog, request_timeout, set_deadline
-from ..core.step import StepRuntime
+from ..core.step_runtime import StepRuntime
 from ..errors import GatewayTimeoutError, HTTPError, describe
 from .loop_thread import LoopThread
 from .reply import STREAM, Reply, Response, finish, iterate_blocking, relay

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import GraphError
+from .declared_steps import BaseStep, ErrorStep, QueueStep, TaskStep, make_step, resolve_after
 from .names import DEFAULT_MAX_ITERATIONS, topic_safe
 from .refs import class_ref, plain_value
-from .steps import BaseStep, ErrorStep, QueueStep, TaskStep, make_step, resolve_after
 
 ENGINES = ("async", "sync")
 

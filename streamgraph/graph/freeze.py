@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .declared_steps import FROZEN, BaseStep, RouterStep
 from .flow import RootFlowStep
-from .steps import FROZEN, BaseStep, RouterStep
 
 
 def frozen_copy(graph: RootFlowStep | RouterStep) -> RootFlowStep:

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
+    from .declared_steps import ErrorStep, RouterStep, TaskStep
     from .flow import RootFlowStep
-    from .steps import ErrorStep, RouterStep, TaskStep
 
 _SHAPES = {"queue": "cds", "router": "doubleoctagon", "error_step": "octagon"}
 _TASK_KINDS = ("task", "error_step")  # TaskStep and its subclass ErrorStep (not a router)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import GraphError
+from .declared_steps import BaseStep, ErrorStep, QueueStep, RouterStep, TaskStep
 from .flow import RootFlowStep
-from .steps import BaseStep, ErrorStep, QueueStep, RouterStep, TaskStep
 
 
 def graph_from_dict(data: dict[str, Any]) -> RootFlowStep | RouterStep:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import GraphError
-from .steps import ErrorStep, QueueStep
+from .declared_steps import ErrorStep, QueueStep
 
 if TYPE_CHECKING:  # the flow calls these checks (`RootFlowStep.check`)
     from .flow import RootFlowStep

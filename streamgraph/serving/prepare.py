@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.context import GraphContext
+from ..graph.declared_steps import BaseStep, TaskStep
 from ..graph.flow import RootFlowStep
-from ..graph.steps import BaseStep, TaskStep
 from .endpoints import EndpointRegistry
 
 

@@ -13,7 +13,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from streamgraph.errors import GraphError
 from streamgraph.function import ServingFunction
-from streamgraph.graph.steps import RouterStep
+from streamgraph.graph.declared_steps import RouterStep
 from streamgraph.hub import import_function
 from streamgraph.serving.sklearn_server import SklearnModelServer
 

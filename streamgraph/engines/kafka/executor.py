@@ -1,9 +1,9 @@
 """Run one step on one event and say which records that produces: the Kafka engine's routing.
 
 What a step *means* (paths, outlets, loop limits, the streaming rule, errors) comes from
-`core.step` and `core.outcome`; this module only turns each outcome into records: a successor's
-topic, the output topic, the caller's reply topic, the error handler's topic or the dead-letter
-topic.
+`core.step_runtime` and `core.outcome`; this module only turns each outcome into records: a
+successor's topic, the output topic, the caller's reply topic, the error handler's topic or the
+dead-letter topic.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from ...core.outcome import (
     stream_outcomes,
 )
 from ...core.request_deadline import ExpiredLog
-from ...core.step import StepRuntime
+from ...core.step_runtime import StepRuntime
 from ...errors import describe
 from ...wire.codec import KafkaReply
 from .topology import Topology

@@ -12,7 +12,7 @@ step's topic (written before fusion was switched on, or sent back by `dlq replay
 from __future__ import annotations
 
 from ...core.compile import Plan
-from ...core.step import StepRuntime
+from ...core.step_runtime import StepRuntime
 from .topology import Topology
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from ...core.compile import Plan
 from ...errors import GraphError
+from ...graph.declared_steps import QueueStep
 from ...graph.names import topic_safe
-from ...graph.steps import QueueStep
 from ...settings import Settings
 
 
