@@ -221,7 +221,7 @@ def test_the_graph_sees_the_package() -> None:
     assert ("streamgraph.cli", "streamgraph.commands.run") in edges
     # inside a method (ServingFunction.to_mock_server) counts; under TYPE_CHECKING does not
     assert ("streamgraph.function", "streamgraph.engines.in_process") in edges
-    assert ("streamgraph.core.preparers", "streamgraph.graph.flow") not in edges
+    assert ("streamgraph.core.preparer_registry", "streamgraph.graph.flow") not in edges
 
 
 def _write(root: Path, files: dict[str, str]) -> None:

@@ -21,7 +21,7 @@ from ..graph.resolve import resolve_callable_args, resolve_class, resolve_handle
 from ..graph.validate import check_graph
 from .context import GraphContext
 from .paths import split_path
-from .preparers import graph_preparers
+from .preparer_registry import graph_preparers
 from .step_runtime import StepRuntime
 
 PASSING = {"context", "name"}

@@ -1,5 +1,6 @@
 """What compiling a graph needs from serving: shared models loaded once, an endpoint registry
-for model runners. Registered with `core.preparers` when `streamgraph.serving` is imported."""
+for model runners. Registered with `core.preparer_registry` when `streamgraph.serving` is
+imported."""
 
 from __future__ import annotations
 
