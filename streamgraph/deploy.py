@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .broker import broker_records, process
+from .broker import broker_records, jvm_process
 from .broker.errors import BrokerError
 from .broker.local_kafka import LocalKafka
 from .broker.probe import HOST, answers_api_versions, free_ports
@@ -140,8 +140,8 @@ class Deployment:
             self.client.close()
             self.client = None
         gateways = [c.popen for c in self.children if c.name == "gateway"]
-        process.stop_children(gateways, STOP_TIMEOUT)
-        process.stop_children([c.popen for c in self.children], STOP_TIMEOUT)
+        jvm_process.stop_children(gateways, STOP_TIMEOUT)
+        jvm_process.stop_children([c.popen for c in self.children], STOP_TIMEOUT)
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
@@ -228,7 +228,7 @@ class Deployment:
             for child in self.dead():
                 raise DeployError(
                     f"{child.name} exited with {child.popen.returncode}; its log "
-                    f"({child.log}):\n{process.tail(child.log)}"
+                    f"({child.log}):\n{jvm_process.tail(child.log)}"
                 )
             # Faust logs "[^Worker]: Ready" once its agents are subscribed
             waiting = [c for c in waiting if "Ready" not in _read(c.log)]

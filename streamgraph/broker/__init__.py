@@ -2,7 +2,7 @@
 
 Reading guide: `local_kafka.py` (LocalKafka, start with it), then `jars.py` (fetching the broker
 once with Maven), `config.py` (server.properties of each KRaft node), `probe.py` (free ports and
-readiness), `process.py` (starting and stopping JVMs by pid), `broker_records.py` and
+readiness), `jvm_process.py` (starting and stopping JVMs by pid), `broker_records.py` and
 `cli_commands.py` (`streamgraph kafka start|status|stop`), `docker.py` (the same broker from the
 apache/kafka image) and `pytest_plugin.py` (the session fixture `kafka_broker`).
 """

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from streamgraph.broker import process
+from streamgraph.broker import jvm_process
 from streamgraph.broker.errors import BrokerError
 from streamgraph.broker.local_kafka import LocalKafka
 from streamgraph.settings import Settings
@@ -51,10 +51,10 @@ class BrokerState:
 
     def running(self) -> bool:
         """Every node's process still runs (a pid reused by another program does not count)."""
-        return bool(self.nodes) and all(process.pid_runs(n.pid, n.marker) for n in self.nodes)
+        return bool(self.nodes) and all(jvm_process.pid_runs(n.pid, n.marker) for n in self.nodes)
 
     def running_pids(self) -> list[int]:
-        return [n.pid for n in self.nodes if process.pid_runs(n.pid, n.marker)]
+        return [n.pid for n in self.nodes if jvm_process.pid_runs(n.pid, n.marker)]
 
 
 def folder(settings: Settings | None = None) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from streamgraph.broker import broker_records, process
+from streamgraph.broker import broker_records, jvm_process
 from streamgraph.broker.config import DEFAULT_PORT
 from streamgraph.broker.errors import BrokerError
 from streamgraph.broker.local_kafka import LocalKafka
@@ -103,7 +103,7 @@ def status(data_dir: Path | None) -> None:
     for _, recorded in found:
         click.echo(f"{recorded.owner or 'a local broker'}: data in {recorded.data_dir}")
         for node in recorded.nodes:
-            alive = process.pid_runs(node.pid, node.marker)
+            alive = jvm_process.pid_runs(node.pid, node.marker)
             answers = alive and answers_api_versions(HOST, node.port)
             healthy = healthy and answers
             word = "serving" if answers else ("not answering" if alive else "not running")
@@ -140,7 +140,7 @@ def stop(timeout: float, data_dir: Path | None) -> None:
     for key, recorded in found:
         pids = recorded.running_pids()
         try:
-            process.stop_pids(pids, timeout)
+            jvm_process.stop_pids(pids, timeout)
         except BrokerError as exc:
             raise click.ClickException(str(exc)) from exc
         broker_records.clear(records, key)

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from streamgraph.broker import process
+from streamgraph.broker import jvm_process
 from streamgraph.broker.config import (
     LOG4J2_PROPERTIES,
     NodeSpec,
@@ -133,7 +133,7 @@ class LocalKafka:
     def log_tail(self, lines: int = 40) -> str:
         """The last log lines of every node, each under a header naming its log file."""
         return "\n".join(
-            f"== node {spec.node_id}: {spec.log_path} ==\n{process.tail(spec.log_path, lines)}"
+            f"== node {spec.node_id}: {spec.log_path} ==\n{jvm_process.tail(spec.log_path, lines)}"
             for spec in self._specs
         )
 
@@ -144,7 +144,7 @@ class LocalKafka:
         if any(p is not None for p in self._popens):
             raise BrokerError("this LocalKafka is already started")
         self._classpath = classpath(ensure_jars(self.version))
-        self._java = process.java_executable()
+        self._java = jvm_process.java_executable()
         self._dir = self._given_dir or Path(tempfile.mkdtemp(prefix="streamgraph-kafka-"))
         self._dir.mkdir(parents=True, exist_ok=True)
         (self._dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
@@ -175,7 +175,7 @@ class LocalKafka:
 
     def detach(self) -> None:
         """Leave the nodes running after this process exits (`streamgraph kafka start`)."""
-        process.disown(p for p in self._popens if p is not None)
+        jvm_process.disown(p for p in self._popens if p is not None)
         self._popens = []
 
     def __enter__(self) -> Self:
@@ -195,14 +195,14 @@ class LocalKafka:
         """SIGKILL node `i`, as a crash would: no controlled shutdown."""
         popen = self._popens[i]
         if popen is not None:
-            process.kill_child(popen)
+            jvm_process.kill_child(popen)
             self._popens[i] = None
 
     def stop_node(self, i: int) -> None:
         """Stop node `i` cleanly (SIGTERM: leaders move away first), SIGKILL after the timeout."""
         popen = self._popens[i]
         if popen is not None:
-            process.stop_children([popen], self._stop_timeout)
+            jvm_process.stop_children([popen], self._stop_timeout)
             self._popens[i] = None
 
     def start_node(self, i: int) -> None:
@@ -271,11 +271,11 @@ class LocalKafka:
         commands = [[*tool, str(spec.properties_path)] for spec in todo]
         if commands:
             with ThreadPoolExecutor(max_workers=len(commands)) as pool:
-                list(pool.map(process.run_tool, commands))
+                list(pool.map(jvm_process.run_tool, commands))
 
     def _launch(self, spec: NodeSpec) -> subprocess.Popen[bytes]:
         command = [*self._jvm(self._heap_mb), "kafka.Kafka", str(spec.properties_path)]
-        return process.spawn(command, spec.log_path, self._tie_to_parent)
+        return jvm_process.spawn(command, spec.log_path, self._tie_to_parent)
 
     def _wait_ready(self, deadline: float, only: list[int] | None = None) -> None:
         """Wait for ApiVersions answers from the nodes, then for a metadata call listing them."""
@@ -320,7 +320,7 @@ class LocalKafka:
             )
 
     def _stop_processes(self) -> None:
-        process.stop_children([p for p in self._popens if p is not None], self._stop_timeout)
+        jvm_process.stop_children([p for p in self._popens if p is not None], self._stop_timeout)
         self._popens = [None] * len(self._popens)
 
     def _remove_temp_dir(self) -> None:

@@ -101,7 +101,7 @@ def gateway(
         + (f" ({processes} processes)" if processes > 1 else "")
     )
     if processes > 1:
-        from ..gateway.processes import run_gateway_processes
+        from ..gateway.gateway_processes import run_gateway_processes
 
         port = port or _free_port(host)  # one port for all of them
         child = [sys.executable, "-m", "streamgraph.cli", "gateway", topology]

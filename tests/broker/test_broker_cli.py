@@ -13,8 +13,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from click.testing import CliRunner
 
 from streamgraph.broker import broker_records
+from streamgraph.broker.jvm_process import pid_alive
 from streamgraph.broker.probe import HOST, answers_api_versions, free_ports
-from streamgraph.broker.process import pid_alive
 from streamgraph.cli import main
 
 STREAMGRAPH = str(Path(sys.executable).with_name("streamgraph"))

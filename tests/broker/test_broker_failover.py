@@ -12,7 +12,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streamgraph.broker import LocalKafka
 from streamgraph.broker.config import broker_settings
-from streamgraph.broker.process import pid_alive
+from streamgraph.broker.jvm_process import pid_alive
 
 TOPIC = "failover"
 BEFORE, AFTER = 100, 100

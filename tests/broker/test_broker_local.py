@@ -18,8 +18,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streamgraph.broker import BrokerError, LocalKafka
 from streamgraph.broker.config import broker_settings
+from streamgraph.broker.jvm_process import pid_alive
 from streamgraph.broker.probe import HOST, answers_api_versions
-from streamgraph.broker.process import pid_alive
 from streamgraph.broker.pytest_plugin import KafkaBroker
 
 

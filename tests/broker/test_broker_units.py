@@ -18,7 +18,7 @@ from streamgraph.broker.config import (
 )
 from streamgraph.broker.docker import DockerKafka
 from streamgraph.broker.errors import BrokerError
-from streamgraph.broker.process import pid_alive, pid_runs
+from streamgraph.broker.jvm_process import pid_alive, pid_runs
 
 
 def test_the_cache_folder_follows_streamgraph_kafka_home(

@@ -116,6 +116,6 @@ def cyclic_worker(kafka_env: dict[str, str], tmp_path: Path) -> Iterator[subproc
 
 
 def pid_alive(pid: int) -> bool:
-    from streamgraph.broker.process import pid_alive as alive
+    from streamgraph.broker.jvm_process import pid_alive as alive
 
     return alive(pid)

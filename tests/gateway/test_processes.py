@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 
 import topologies.pipeline_reply
+from streamgraph.broker.jvm_process import pid_alive
 from streamgraph.broker.probe import free_ports
-from streamgraph.broker.process import pid_alive
 from streamgraph.testing import serve
 from topologies.pipeline import enrich, label, score
 

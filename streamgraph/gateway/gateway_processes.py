@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
-from ..broker import process
+from ..broker import jvm_process
 
 STOP_TIMEOUT = 15.0  # seconds a child may take to stop (it deletes its reply topic) before SIGKILL
 WATCH_INTERVAL = 0.2  # seconds between looks at the children
@@ -69,7 +69,7 @@ def run_gateway_processes(child_argv: Sequence[str], processes: int) -> int:
         # no second signal may cut the stop short: the children must not outlive us
         for sig in previous:
             signal.signal(sig, signal.SIG_IGN)
-        process.stop_children(children, STOP_TIMEOUT)
+        jvm_process.stop_children(children, STOP_TIMEOUT)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
