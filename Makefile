@@ -38,20 +38,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# the Kafka scenarios run three times more: fused (STREAMGRAPH_FUSE_STEPS), on Faust's stock
-# classes (lean_transport=false: the lean transport is an optimisation, never a requirement),
-# and exactly_once (but for the graphs it refuses, each refusal tested in tests/kafka); the first
-# run lists its slowest tests, where CI's time goes
-KAFKA_SCENARIOS := -k kafka tests/scenarios tests/acceptance
+# tests/run_suite.py: one broker for the whole run; every test but the timing-sensitive ones
+# (marked `serial`, run alone after) on 4 pytest-xdist workers, the Kafka scenarios again fused
+# (graphs that fuse a step), on Faust's stock classes (lean_transport=false) and exactly_once
+# (but for the graphs it refuses, each refusal tested in tests/kafka); `make test` runs lint and
+# typecheck beside the tests
 pytest: $(STAMP) system-deps
-	$(BIN)/pytest -q --durations=25
-	STREAMGRAPH_FUSE_STEPS=true $(BIN)/pytest -q -p no:cacheprovider $(KAFKA_SCENARIOS)
-	STREAMGRAPH_LEAN_TRANSPORT=false $(BIN)/pytest -q -p no:cacheprovider $(KAFKA_SCENARIOS) \
-	  tests/kafka/test_lean_switch.py
-	STREAMGRAPH_PROCESSING_GUARANTEE=exactly_once $(BIN)/pytest -q -p no:cacheprovider \
-	  -m "not refused_under_exactly_once" $(KAFKA_SCENARIOS)
+	$(BIN)/python tests/run_suite.py
 
-test: lint typecheck pytest
+test: $(STAMP) system-deps
+	$(BIN)/python tests/run_suite.py --lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/local_engine.py

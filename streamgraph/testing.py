@@ -26,12 +26,20 @@ ENGINES: tuple[str, ...] = ("local", "kafka")
 
 _servers: list[Any] = []
 _default_brokers: str | None = None
+_fusion_required = False
 
 
 def use_brokers(brokers: str | None) -> None:
     """The broker `serve(engine="kafka")` uses when none is given (a test fixture sets it)."""
     global _default_brokers
     _default_brokers = brokers
+
+
+def require_fusion(required: bool) -> None:
+    """While True, `serve(engine="kafka")` of a graph that fuses no step raises
+    `NothingToFuse` (a test suite's fused run uses it to skip what its unfused run covered)."""
+    global _fusion_required
+    _fusion_required = required
 
 
 def serve(
@@ -54,7 +62,13 @@ def serve(
                 "serve(engine='kafka') needs brokers=..., STREAMGRAPH_TEST_BROKERS, or the "
                 "kafka_broker fixture"
             )
-        server = KafkaServer(function, brokers, namespace=ns, current_function=current_function)
+        server = KafkaServer(
+            function,
+            brokers,
+            namespace=ns,
+            current_function=current_function,
+            require_fusion=_fusion_required and Settings().fuse_steps,
+        )
     else:
         raise StreamgraphError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
     _servers.append(server)

@@ -170,10 +170,17 @@ def readme_units() -> list[Unit]:
 
 
 def _params() -> list[Any]:
-    return [
-        pytest.param(unit, id=unit.name, marks=[pytest.mark.kafka] if unit.needs_kafka else [])
-        for unit in readme_units()
-    ]
+    return [pytest.param(unit, id=unit.name, marks=_marks(unit)) for unit in readme_units()]
+
+
+def _marks(unit: Unit) -> list[Any]:
+    kafka = [pytest.mark.kafka] if unit.needs_kafka else []
+    # its 0.05 s deadline must pass on the way, not before the broker took the request (503)
+    return [*kafka, pytest.mark.serial] if unit.name in TIMING_SENSITIVE else kafka
+
+
+#: units whose expected output depends on timing: run alone (tests/run_suite.py)
+TIMING_SENSITIVE = {"Deadlines, then Inspecting a request"}
 
 
 def test_the_lists_name_blocks_the_readme_has() -> None:
@@ -184,6 +191,7 @@ def test_the_lists_name_blocks_the_readme_has() -> None:
     grouped = {name for names in UNITS.values() for name in names}
     assert not grouped - names, f"in UNITS, not in README.md: {sorted(grouped - names)}"
     assert not set(CHECKS) - {u.name for u in readme_units()}, "CHECKS names no unit"
+    assert not TIMING_SENSITIVE - {u.name for u in readme_units()}, "TIMING_SENSITIVE names none"
     assert {b.lang for b in blocks if b.name in NOT_RUN} <= {"bash", "python"}
     assert len([b for b in blocks if b.lang == "python"]) >= 6  # the parser found the blocks
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from cli_support import streamgraph, wait_for_text
 
-from streamgraph.broker import broker_records
+from streamgraph.broker import LocalKafka, broker_records
 from streamgraph.broker.probe import HOST, free_ports
 from streamgraph.commands.common import choose_brokers
 from streamgraph.errors import BrokerUnreachableError
@@ -48,8 +48,17 @@ def _cli(*args: str, env: dict[str, str], cwd: Path, stdin: str = "") -> Any:
     )
 
 
+@pytest.fixture
+def own_kafka() -> Any:
+    """A LocalKafka of this test's own: a record needs its JVM's pids, which the session's
+    broker (maybe someone else's, STREAMGRAPH_TEST_BROKERS) need not have."""
+    with LocalKafka() as kafka:
+        yield kafka
+
+
+@pytest.mark.kafka
 def test_the_order_is_flag_then_variable_then_recorded_then_default(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kafka_broker: Any
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_kafka: LocalKafka
 ) -> None:
     monkeypatch.setenv("STREAMGRAPH_STATE_DIR", str(tmp_path))
     monkeypatch.delenv("STREAMGRAPH_BROKERS", raising=False)
@@ -57,16 +66,16 @@ def test_the_order_is_flag_then_variable_then_recorded_then_default(
     assert default.settings.brokers == "127.0.0.1:9092"
     assert "default" in default.source
 
-    # a recorded broker whose JVM runs (the session's): found; a dead record: ignored
+    # a recorded broker whose JVM runs: found; a dead record: ignored
     records = broker_records.folder()
-    live = broker_records.record(kafka_broker, owner="streamgraph run (pid 1)")
+    live = broker_records.record(own_kafka, owner="streamgraph run (pid 1)")
     broker_records.save(records, broker_records.run_key(424242), live)
     dead = broker_records.BrokerState(
         "4.1.1", "127.0.0.1:1", [broker_records.NodeRecord(1, 999999, 1, "x", "y")]
     )
     broker_records.save(records, broker_records.run_key(999999), dead)
     recorded = choose_brokers(None)
-    assert recorded.settings.brokers == kafka_broker.bootstrap_servers
+    assert recorded.settings.brokers == own_kafka.bootstrap_servers
     assert recorded.source == "the local Kafka streamgraph run (pid 1) started"
     assert not (records / "run-999999.json").exists()  # a dead run's record is cleared
 

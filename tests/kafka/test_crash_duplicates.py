@@ -18,7 +18,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from workers import WorkerFactory, body, collect
 
-pytestmark = pytest.mark.kafka
+# how much a crash replays depends on timing: alone on the machine (tests/run_suite.py)
+pytestmark = [pytest.mark.kafka, pytest.mark.serial]
 
 TOTAL = 3_000
 RATE = 400  # events/s, steady: the crash comes mid-stream, 2.5 s after a commit was seen

@@ -22,7 +22,7 @@ from aiokafka import TopicPartition
 
 from ...core.content import request_event
 from ...core.request_deadline import request_timeout, set_deadline
-from ...errors import BadRequestError, HTTPError
+from ...errors import BadRequestError, HTTPError, StreamgraphError
 from ...settings import Settings
 from ...wire.reach import check_reachable
 from ...wire.requester import KafkaRequester
@@ -38,6 +38,11 @@ START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
 
 T = TypeVar("T")
+
+
+class NothingToFuse(StreamgraphError):
+    """`serve()` asked for fused steps (`require_fusion`) of a graph that fuses none: it would
+    run exactly the plan an unfused run has run already."""
 
 
 async def within(awaitable: Awaitable[T], seconds: float, what: str) -> T:
@@ -59,7 +64,9 @@ class KafkaServer:
         current_function: str = "*",
         timeout: float = 30.0,
         app_options: dict[str, Any] | None = None,
+        require_fusion: bool = False,
     ) -> None:
+        self._require_fusion = require_fusion
         self._app_options = dict(app_options or {})  # Faust app settings over the harness's
         prefix = f"sgt{os.getpid()}{uuid.uuid4().hex[:8]}"
         self.settings = Settings(
@@ -98,6 +105,8 @@ class KafkaServer:
             datadir=self._datadir,
             **self._app_options,
         )
+        if self._require_fusion and not self.graph.fused:
+            raise NothingToFuse(f"{function.name}: no step of this graph is fused")
         self.app = self.graph.app
         self.app.finalize()
         brokers = self.settings.brokers
