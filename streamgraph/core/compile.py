@@ -350,7 +350,7 @@ def _check_streaming(flow: RootFlowStep, plan: Plan) -> None:
         if not runtime.streaming:
             continue
         seen: set[str] = set()
-        stack = [u for u in flow[name].after if u not in flow[name].cycle_from]
+        stack = flow[name].upstream()  # (an edge that closes a cycle is no stream's source)
         while stack:
             upstream = stack.pop()
             if upstream in seen or upstream not in plan.steps:
@@ -364,4 +364,4 @@ def _check_streaming(flow: RootFlowStep, plan: Plan) -> None:
                     f"step {name}: streaming on top of streaming is not allowed: it receives the "
                     f"stream of '{upstream}'; put a Collector between them"
                 )
-            stack.extend(u for u in flow[upstream].after if u not in flow[upstream].cycle_from)
+            stack.extend(flow[upstream].upstream())
