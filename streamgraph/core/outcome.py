@@ -98,7 +98,7 @@ Outcome = Forward | Drop | FanOut | Stream | ToErrorHandler | DeadLetter | Expir
 # results that are surely not awaitable nor generators: the fast path skips the checks for them
 PLAIN_RESULTS = frozenset({dict, list, str, int, float, bool, bytes, tuple, type(None)})
 
-# stateful steps whose entries `merge` keeps (a Batch's buffer and timer are the engine's)
+# stateful steps whose entries `merge` keeps (a Batch's buffers and timers: core.batching)
 MERGING = ("merge", "collector")
 
 
