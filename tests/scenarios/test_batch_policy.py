@@ -74,3 +74,16 @@ def test_batch_in_a_cycle_counts_towards_max_iterations(engine: str) -> None:
     assert [batch[0]["n"] for batch in batches] == [0, 1, 2]
     assert caught["origin"] == "b"
     assert "Max iterations exceeded in step 'b' for event e1" in caught["error"]
+
+
+@pytest.mark.refused_under_exactly_once  # (a Batch step)
+def test_sync_engine_answers_a_batched_request_with_the_last_result(engine: str) -> None:
+    # the sync engine answers with the last step's result, also after a Batch (`Plan.
+    # acks_at_start`): not `{"id"}` at once
+    fn = sg.new_function("batch-sync")
+    fn.set_topology("flow", engine="sync").to(
+        "storey.Batch", name="b", max_events=3, flush_after_seconds=0.05
+    ).to(name="square_all", handler="([x * x for x in event])")
+    server = serve(fn, engine=engine)
+    assert server.test(body=3) == 9
+    server.wait_for_completion()
