@@ -359,7 +359,7 @@ def _check_streaming(flow: RootFlowStep, plan: Plan) -> None:
         if not runtime.streaming:
             continue
         seen: set[str] = set()
-        stack = flow[name].upstream()  # (an edge that closes a cycle is no stream's source)
+        stack = flow[name].upstream()  # (without the edges that close a cycle)
         while stack:
             upstream = stack.pop()
             if upstream in seen or upstream not in plan.steps:
