@@ -1,8 +1,9 @@
 """Built-in steps (`sg.steps`, also reachable as `storey.Map` etc. so MLRun graphs run as is).
 
 Plain steps (Map, Filter, FlatMap, Extend, Choice, ChoiceByField) are ordinary classes with
-`do`. Stateful steps (Merge, Collector, Batch) keep their logic here, over a state mapping the
-engine owns (a dict in process, a changelog-backed table on Kafka), so both engines share it.
+`do`. Merge and Collector keep their logic here, over a state mapping the engine owns (a dict in
+process, a changelog-backed table on Kafka), so both engines share it; a Batch's buffers and
+timers are `core.batching`'s, over a timer the engine gives.
 """
 
 from __future__ import annotations
@@ -201,7 +202,12 @@ class Collector:
 
 
 class Batch:
-    """Group bodies into lists of up to `max_events`, flushed after `flush_after_seconds`."""
+    """Group bodies into lists of up to `max_events`, flushed after `flush_after_seconds`.
+
+    What the step does with its events (buffers, timers, what a flush emits) is the same on
+    every engine: `core.batching`. Without `max_events` a batch has no size bound, without
+    `flush_after_seconds` no timer, as in storey.
+    """
 
     stateful = "batch"
 
@@ -228,26 +234,6 @@ class Batch:
         if self.key_field == "$key":
             return event.id
         return str(event.body.get(self.key_field)) if isinstance(event.body, dict) else ""
-
-    def add(self, state: MutableMapping[str, list[Event]], event: Event) -> list[Event] | None:
-        """Buffer the event; return the full batch when it reaches `max_events`."""
-        key = self.key_of(event)
-        buffer = state.setdefault(key, [])
-        buffer.append(event)
-        if self.max_events and len(buffer) >= self.max_events:
-            return state.pop(key)
-        return None
-
-    @staticmethod
-    def make_batch(events: list[Event]) -> Event:
-        """One event whose body is the list of bodies; it answers each member separately."""
-        batch = events[0].copy(body=[e.body for e in events])
-        batch.members = events
-        batch.reply = None
-        # it serves every member: it expires only when all of them did
-        deadlines = [e.deadline for e in events]
-        batch.deadline = None if None in deadlines else max(deadlines)  # type: ignore[type-var]
-        return batch
 
 
 __all__ = [

@@ -43,6 +43,15 @@ class Plan:
     needs_loop: bool = False
     objects: list[Any] = field(default_factory=list)
 
+    @property
+    def acks_at_start(self) -> bool:
+        """Whether the caller is answered `{"id"}` as soon as the graph took the event.
+
+        So without a responder: no step's result is the answer, and on Kafka a worker never
+        knows when the graph is done with an event. The sync engine answers with the last
+        step's result instead."""
+        return self.responder is None and self.engine != "sync"
+
     def close(self) -> None:
         for obj in self.objects:
             closer = getattr(obj, "close", None)
@@ -341,7 +350,7 @@ def _set_routing_rules(plan: Plan) -> None:
     for step in plan.steps.values():
         step.answers_when_last = sync
         step.outputs_when_last = plan.responder is None
-        step.ack_on_drop = linear or (plan.responder is None and not sync)
+        step.ack_on_drop = linear or plan.acks_at_start
 
 
 def _check_streaming(flow: RootFlowStep, plan: Plan) -> None:
@@ -350,7 +359,7 @@ def _check_streaming(flow: RootFlowStep, plan: Plan) -> None:
         if not runtime.streaming:
             continue
         seen: set[str] = set()
-        stack = [u for u in flow[name].after if u not in flow[name].cycle_from]
+        stack = flow[name].upstream()  # (without the edges that close a cycle)
         while stack:
             upstream = stack.pop()
             if upstream in seen or upstream not in plan.steps:
@@ -364,4 +373,4 @@ def _check_streaming(flow: RootFlowStep, plan: Plan) -> None:
                     f"step {name}: streaming on top of streaming is not allowed: it receives the "
                     f"stream of '{upstream}'; put a Collector between them"
                 )
-            stack.extend(u for u in flow[upstream].after if u not in flow[upstream].cycle_from)
+            stack.extend(flow[upstream].upstream())

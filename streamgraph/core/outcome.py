@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, MutableMapping
 from dataclasses import dataclass
 from types import AsyncGeneratorType, GeneratorType
-from typing import Any
+from typing import Any, Literal, overload
 
 from ..errors import describe, status_of
 from . import tracing
@@ -98,36 +98,37 @@ Outcome = Forward | Drop | FanOut | Stream | ToErrorHandler | DeadLetter | Expir
 # results that are surely not awaitable nor generators: the fast path skips the checks for them
 PLAIN_RESULTS = frozenset({dict, list, str, int, float, bool, bytes, tuple, type(None)})
 
-# stateful steps whose entries `merge` keeps (a Batch's buffer and timer are the engine's)
+# stateful steps whose entries `merge` keeps (a Batch's buffers and timers: core.batching)
 MERGING = ("merge", "collector")
 
 
-async def run_step(
+@overload
+def run_step_now(
     step: StepRuntime, event: Event, state: MutableMapping[str, Any] | None = None
-) -> Outcome:
-    """Run `step` on `event` (a Merge or Collector keeps its entries in `state`) and say what
-    that leads to. A step's error is an outcome too: this never raises for one."""
-    if event.deadline is not None and expired(event):
-        return Expired(event, step.name)
-    span = _step_span(step, event) if tracing.ENABLED else None
-    try:
-        out = _without_call(step, event, state)
-        if out is None:
-            result = step.invoke(event)
-            if inspect.isawaitable(result):
-                result = await result
-            out = outcome(step, event, result)
-    except Exception as exc:
-        out = failure(step, event, exc)
-    if span is not None:
-        _end_step_span(span, out)
-    return out
+) -> Outcome: ...
+
+
+@overload
+def run_step_now(
+    step: StepRuntime,
+    event: Event,
+    state: MutableMapping[str, Any] | None,
+    in_loop: Literal[True],
+) -> Outcome | Awaiting: ...
 
 
 def run_step_now(
-    step: StepRuntime, event: Event, state: MutableMapping[str, Any] | None = None
-) -> Outcome:
-    """`run_step` for a graph of plain functions, with no event loop (the local fast path)."""
+    step: StepRuntime,
+    event: Event,
+    state: MutableMapping[str, Any] | None = None,
+    in_loop: bool = False,
+) -> Outcome | Awaiting:
+    """Run `step` on `event` (a Merge or Collector keeps its entries in `state`) and say what
+    that leads to; a step's error is an outcome too: this never raises for one.
+
+    With no event loop (the local fast path, a graph of plain functions) a step that returns an
+    awaitable or a generator fails. `in_loop` (what `run_step` passes): a generator streams, and
+    an awaitable comes back as `Awaiting`, for the caller to await."""
     if event.deadline is not None and expired(event):
         return Expired(event, step.name)
     span = _step_span(step, event) if tracing.ENABLED else None
@@ -136,20 +137,61 @@ def run_step_now(
         if step.stateful or event.end_of_stream:
             out = _without_call(step, event, state)
         if out is None:
+            # (a simple step's `enter` has nothing to check: call it straight)
             result = step.call(event.body) if step.simple else step.invoke(event)  # type: ignore[misc]
-            if type(result) not in PLAIN_RESULTS and (
-                inspect.isawaitable(result) or type(result) is GeneratorType
-            ):
-                raise TypeError(
-                    f"step {step.name} returned {type(result).__name__} but the graph was "
-                    "compiled for plain functions"
-                )
+            if type(result) not in PLAIN_RESULTS:
+                if inspect.isawaitable(result):
+                    if in_loop:
+                        return Awaiting(step, event, result, span)
+                    raise _needs_loop(step, result)
+                if type(result) is GeneratorType and not in_loop:
+                    raise _needs_loop(step, result)
             out = outcome(step, event, result)
     except Exception as exc:
         out = failure(step, event, exc)
     if span is not None:
         _end_step_span(span, out)
     return out
+
+
+async def run_step(
+    step: StepRuntime, event: Event, state: MutableMapping[str, Any] | None = None
+) -> Outcome:
+    """`run_step_now` in an event loop: a step may be a coroutine, or stream."""
+    out = run_step_now(step, event, state, True)
+    if isinstance(out, Awaiting):
+        return await out.outcome()
+    return out
+
+
+@dataclass(slots=True)
+class Awaiting:
+    """A step's awaitable result, not awaited yet (`run_step_now(..., in_loop=True)`)."""
+
+    step: StepRuntime
+    event: Event
+    result: Awaitable[Any]
+    span: Any
+
+    async def outcome(self) -> Outcome:
+        """What the step's result, once awaited, leads to (its error included)."""
+        step, event = self.step, self.event
+        try:
+            out = outcome(step, event, await self.result)
+        except Exception as exc:
+            out = failure(step, event, exc)
+        if self.span is not None:
+            _end_step_span(self.span, out)
+        return out
+
+
+def _needs_loop(step: StepRuntime, result: Any) -> TypeError:
+    if inspect.iscoroutine(result):
+        result.close()  # (never to be awaited: no "never awaited" warning)
+    return TypeError(
+        f"step {step.name} returned {type(result).__name__} but the graph was "
+        "compiled for plain functions"
+    )
 
 
 def _step_span(step: StepRuntime, event: Event) -> Any:

@@ -106,8 +106,9 @@ class StepRuntime:
         self.answers_when_last = False
         self.outputs_when_last = False
         self.ack_on_drop = False
-        # the hot path skips every optional rule when none applies
-        self.simple = not (full_event or input_keys or result_keys or cyclic)
+        # the hot path skips every optional rule when none applies (no visit to count, no
+        # stream to refuse: `enter` would do nothing)
+        self.simple = not (full_event or input_keys or result_keys or cyclic or self.streaming)
 
     @property
     def streaming(self) -> bool:

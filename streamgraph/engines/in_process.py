@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ..core.builtins import Batch
+from ..core.batching import Batcher, Cancellable, Flush, member_answers
 from ..core.compile import Plan, compile_graph
 from ..core.content import request_event
 from ..core.context import GraphContext
@@ -27,9 +27,7 @@ from ..core.outcome import (
     Stream,
     ToErrorHandler,
     describe_failure,
-    failure,
     forward,
-    pass_on,
     run_step,
     run_step_now,
     stream_outcomes,
@@ -70,7 +68,12 @@ class LocalServer:
         self._starts = [self._steps[n] for n in self.plan.starts]
         self._sync_engine = self.plan.engine == "sync"
         self._state: dict[str, dict[str, Any]] = {name: {} for name in self._steps}
-        self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        # each Batch step's buffers and timers (`core.batching`), on the private loop's clock
+        self._batchers: dict[str, Batcher[None]] = {
+            name: Batcher(step, _call_later, self._emit_batch)
+            for name, step in self._steps.items()
+            if step.stateful == "batch"
+        }
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_thread: LoopThread | None = None
         self.queue_records: dict[str, list[Any]] = {}
@@ -206,7 +209,7 @@ class LocalServer:
         task.add_done_callback(self._task_done)
         assert reply.future is not None
         await asyncio.wait((reply.future, task), return_when=asyncio.FIRST_COMPLETED)
-        if not reply.done and reply.held and self.plan.responder is not None:
+        if not reply.done and reply.held and not self.plan.acks_at_start:
             await reply.future
         if reply.streaming or (reply.future.done() and reply.future.result() is STREAM):
             return Response(200, reply.chunks())
@@ -245,10 +248,9 @@ class LocalServer:
             await self._drive(work)
 
     async def _drain(self) -> None:
-        for step in self._steps.values():
-            if step.stateful == "batch":
-                for key in list(self._state[step.name]):
-                    self._flush_batch(step, key)
+        for batcher in self._batchers.values():
+            for flushed in batcher.flush_all():
+                self._emit_batch(flushed)
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
@@ -291,40 +293,24 @@ class LocalServer:
         # Drop: nothing to do; a request nothing answered gets {"id"} once its work is done
 
     def _batch(self, step: StepRuntime, event: Event) -> Outcome | None:
-        """A Batch buffers here until it is full or its timer flushes it (None until then)."""
-        obj, state = step.obj, self._state[step.name]
-        try:
-            step.enter(event)
-            full = obj.add(state, event)
-        except Exception as exc:
-            return failure(step, event, exc)
-        if full is not None:
-            return pass_on(step, Batch.make_batch(full))
-        if isinstance(event.reply, Reply):
-            event.reply.held = True
-        key = obj.key_of(event)
-        if obj.flush_after_seconds and (step.name, key) not in self._timers:
-            loop = asyncio.get_running_loop()
-            self._timers[(step.name, key)] = loop.call_later(
-                obj.flush_after_seconds, self._flush_batch, step, key
-            )
-        return None
+        """A Batch holds its events until it is full or its timer fires (None until then)."""
+        out = self._batchers[step.name].add(event, None)
+        if out is None:
+            if isinstance(event.reply, Reply):
+                event.reply.held = True
+            return None
+        return out.outcome if isinstance(out, Flush) else out
 
-    def _flush_batch(self, step: StepRuntime, key: str) -> None:
-        timer = self._timers.pop((step.name, key), None)
-        if timer is not None:
-            timer.cancel()
-        events = self._state[step.name].pop(key, None)
-        if not events:
-            return
+    def _emit_batch(self, flushed: Flush[None]) -> None:
+        """A batch its timer (or the drain) flushed: the steps after it run as a task."""
         work: Work = []
-        self._carry(step, pass_on(step, Batch.make_batch(events)), work)
+        self._carry(flushed.step, flushed.outcome, work)
         task = asyncio.get_running_loop().create_task(self._drive(work))
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
     def _has_buffered_batches(self) -> bool:
-        return any(self._state[s.name] for s in self._steps.values() if s.stateful == "batch")
+        return any(batcher.buffered for batcher in self._batchers.values())
 
 
 class _Fanout(StepRuntime):
@@ -336,13 +322,16 @@ class _Fanout(StepRuntime):
         self.step = step
 
 
+def _call_later(delay: float, callback: Callable[[], object]) -> Cancellable:
+    """The Batch steps' timer: the private loop's, where every Batch step runs."""
+    return asyncio.get_running_loop().call_later(delay, callback)
+
+
 def _respond(event: Event) -> None:
     if event.members is not None:
-        body = event.body
-        per_member = isinstance(body, list) and len(body) == len(event.members)
-        for i, member in enumerate(event.members):
+        for member, answer in member_answers(event):
             if isinstance(member.reply, Reply):
-                member.reply.set_result(body[i] if per_member else body)
+                member.reply.set_result(answer)
         return
     reply = event.reply
     if not isinstance(reply, Reply):

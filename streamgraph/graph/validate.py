@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import GraphError
+from .cycles import in_cycles
 from .declared_steps import ErrorStep, QueueStep
 
 if TYPE_CHECKING:  # the flow calls these checks (`RootFlowStep.check`)
@@ -54,38 +55,21 @@ def _check_responders(graph: RootFlowStep) -> None:
 
 
 def _check_loops(graph: RootFlowStep) -> None:
-    """Depth-first search for a back edge; a loop is refused unless the graph allows cycles."""
-    white, grey, black = 0, 1, 2
-    color = dict.fromkeys(graph.steps, white)
-    successors = {name: graph.successors(name) for name in graph.steps}
-
-    def visit(name: str) -> str | None:
-        color[name] = grey
-        for nxt in successors[name]:
-            if color[nxt] == grey:
-                return nxt
-            if color[nxt] == white:
-                found = visit(nxt)
-                if found:
-                    return found
-        color[name] = black
-        return None
-
-    for name in graph.steps:
-        if color[name] == white:
-            looped = visit(name)
-            if looped is None:
-                continue
-            if graph.engine == "sync":
-                raise GraphError(
-                    f"step {looped}: Cyclic graphs are not supported with sync engine, "
-                    "please use async engine"
-                )
-            if not graph.allow_cyclic:
-                raise GraphError(
-                    f"Error, loop detected in step {looped}, graph must be acyclic (DAG); "
-                    "enable allow_cyclic to allow cycles"
-                )
+    """A loop is refused unless the graph allows cycles (and never on the sync engine)."""
+    looping = in_cycles({name: graph.successors(name) for name in graph.steps})
+    looped = next((name for name in graph.steps if name in looping), None)
+    if looped is None:
+        return
+    if graph.engine == "sync":
+        raise GraphError(
+            f"step {looped}: Cyclic graphs are not supported with sync engine, "
+            "please use async engine"
+        )
+    if not graph.allow_cyclic:
+        raise GraphError(
+            f"Error, loop detected in step {looped}, graph must be acyclic (DAG); "
+            "enable allow_cyclic to allow cycles"
+        )
 
 
 def _check_sync_shape(graph: RootFlowStep) -> None:

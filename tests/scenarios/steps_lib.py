@@ -113,3 +113,28 @@ class AsyncStreamer:
 class NoDo:
     def run(self, x: Any) -> Any:
         return x
+
+
+def count_batch(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """A loop body behind a Batch of one: records the batch, adds one to `n` of its body."""
+    seen.append(batch)
+    return {**batch[0], "n": batch[0]["n"] + 1}
+
+
+def record_error(event: Any) -> dict[str, Any]:
+    """An error handler that records where the error came from and what it said."""
+    caught = {"origin": event.origin_state, "error": event.error}
+    seen.append(caught)
+    return caught
+
+
+class LoopBack(Choice):
+    """Routes back to `back` until `n` reaches `target`, then on to `out`."""
+
+    def __init__(self, back: str, out: str, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.back = back
+        self.out = out
+
+    def select_outlets(self, body: dict[str, Any]) -> list[str]:
+        return [self.back] if body["n"] < body["target"] else [self.out]

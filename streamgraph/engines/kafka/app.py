@@ -37,12 +37,14 @@ from ...core import tracing
 from ...core.compile import Plan, compile_graph
 from ...core.context import GraphContext
 from ...core.event import Event
+from ...core.outcome import MERGING
 from ...core.request_deadline import expired
 from ...errors import StreamgraphError
 from ...settings import Settings
 from ...wire.codec import RecordError, decode
 from ...wire.producer import track_topic
 from .acks import Counters, DeliveryAcker
+from .batch_driver import BatchDriver
 from .batches import LeanStream
 from .executor import Emission, StepExecutor
 from .expiring_state import ExpiringState
@@ -203,11 +205,10 @@ class KafkaGraph:
             partitions=self.settings.partitions,
             replicas=self.settings.replication,
         )
-        if step.stateful in ("merge", "collector"):
+        if step.stateful in MERGING:
             self._add_state(name)
         if step.stateful == "batch":
-            obj = step.obj
-            agent = self._batch_agent(name, obj.max_events or 1000, obj.flush_after_seconds or 1.0)
+            agent = self._batch_agent(name)
         else:
             agent = self._step_agent(name)
         self.app.agent(channel, name=f"{self.topology.step_topics[name]}.agent")(agent)
@@ -307,7 +308,7 @@ class KafkaGraph:
     async def _run_records(self, name: str, records: list[Any]) -> None:
         """Run step `name` on each record; ack them all once everything they caused is sent
         (a Merge's or Collector's state changes included)."""
-        if self.plan.steps[name].stateful in ("merge", "collector"):
+        if self.plan.steps[name].stateful in MERGING:
             if not self.states.ready.is_set():  # a rebalance: the entries are being read
                 await self.states.ready.wait()
             sent: list[Awaitable[Any]] = []
@@ -368,61 +369,19 @@ class KafkaGraph:
             self.step_stats.record(name, perf_counter() - started, event)
         return sent
 
-    def _batch_agent(self, name: str, max_events: int, within: float) -> Any:
-        """Buffer events per batch key; emit at `max_events` or `within` seconds after the first.
-
-        (Faust's `stream.take()` only hands events over when the batch is complete, too late to
-        answer a caller who only waits for `{"id"}`; the buffer and timer are kept here.)
-        Inputs are acked once the batch they ended up in was delivered.
-        """
-        batch = self.plan.steps[name].obj
-        buffers: dict[str, list[tuple[Any, Event]]] = {}
-        timers: dict[str, asyncio.TimerHandle] = {}
-
-        async def flush(key: str) -> None:
-            timer = timers.pop(key, None)
-            if timer is not None:
-                timer.cancel()
-            items = buffers.pop(key, [])
-            if not items:
-                return
-            self.counters.in_flight += 1
-            sent = await self.executor.run_batch(name, [event for _, event in items])
-            self._acker.add([record for record, _ in items], sent)
-
-        def schedule_flush(key: str) -> None:
-            task = asyncio.ensure_future(flush(key))
-            self._pending_acks.add(task)
-            task.add_done_callback(self._pending_acks.discard)
-
-        async def flush_all() -> None:
-            for key in list(buffers):
-                await flush(key)
-
-        self._batch_flushers.append(flush_all)
-
-        async def agent(stream: Any) -> None:
-            await self._declare_topics()
-            loop = asyncio.get_running_loop()
-            async for record in stream.noack().events():
-                dead: list[Awaitable[Any]] = []
-                event = await self._decode(record, name, dead)
-                if event is None:
-                    self.counters.in_flight += 1
-                    self._acker.add([record], dead)
-                    continue
-                if self.executor.acks_at_start:
-                    acks: list[Awaitable[Any]] = []
-                    await self.executor.acknowledge(event, acks)
-                key = batch.key_of(event)
-                buffers.setdefault(key, []).append((record, event))
-                if len(buffers[key]) >= max_events:
-                    await flush(key)
-                elif key not in timers:
-                    timers[key] = loop.call_later(within, schedule_flush, key)
-
-        agent.__name__ = f"batch_{name}"
-        return agent
+    def _batch_agent(self, name: str) -> Any:
+        """A Batch step's agent (batch_driver.py: the core's batching policy over records)."""
+        driver = BatchDriver(
+            name,
+            self.executor,
+            self._decode,
+            self._acker,
+            self.counters,
+            self._pending_acks,
+            self._declare_topics,
+        )
+        self._batch_flushers.append(driver.flush_all)
+        return driver.agent()
 
     async def _decode(self, record: Any, name: str, sent: list[Awaitable[Any]]) -> Event | None:
         """The record's event; None for an unreadable record, sent to the dead letters."""

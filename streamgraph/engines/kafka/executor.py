@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
-from ...core.builtins import Batch
+from ...core.batching import member_answers
 from ...core.compile import Plan
 from ...core.event import Event
 from ...core.outcome import (
@@ -74,7 +74,7 @@ class StepExecutor:
         self._state = state
         # without a responder the caller is answered {"id"} once the first step took the event
         # (the local engine answers it when the graph is done; a worker never knows when that is)
-        self._ack_at_start = plan.responder is None and plan.engine != "sync"
+        self._ack_at_start = plan.acks_at_start
         # step -> the successor that runs inline, in the same agent (`fusion.py`)
         self.fused = fused or {}
         self._timed = timed  # the worker's per-step timer, for steps run inline
@@ -94,11 +94,11 @@ class StepExecutor:
         await self._carry(step, out, sent)
         return sent
 
-    async def run_batch(self, name: str, events: list[Event]) -> list[Awaitable[Any]]:
-        """A Batch step: the events become one event whose body is the list of bodies."""
-        step = self.plan.steps[name]
+    async def carry(self, name: str, out: Outcome) -> list[Awaitable[Any]]:
+        """Carry out what step `name` led to outside `run` (a Batch step's flush or failure,
+        decided by `core.batching`); returns the delivery futures of what it sent."""
         sent: list[Awaitable[Any]] = []
-        await self._carry(step, pass_on(step, Batch.make_batch(events)), sent)
+        await self._carry(self.plan.steps[name], out, sent)
         return sent
 
     async def dead_letter(self, event: Event, reason: str, origin: str) -> Awaitable[Any]:
@@ -160,12 +160,17 @@ class StepExecutor:
             self._timed(name, perf_counter() - started, event)
 
     async def _answer(self, event: Event, sent: list[Awaitable[Any]]) -> None:
-        """The answer to each caller waiting on it (each member of a batch)."""
-        for member in event.members or (event,):
+        """The answer to each caller waiting on it (each member of a batch its own)."""
+        if not event.members:
+            if isinstance(event.reply, KafkaReply):
+                answer = _as_reply(event, event.reply)
+                sent.append(await self._send(Emission(event.reply.topic, answer, 200)))
+            return
+        for member, body in member_answers(event):
             reply = member.reply
             if isinstance(reply, KafkaReply):
-                answer = event if member is event else _member_answer(event, member)
-                sent.append(await self._send(Emission(reply.topic, _as_reply(answer, reply), 200)))
+                answer = _as_reply(member.copy(body=body), reply)
+                sent.append(await self._send(Emission(reply.topic, answer, 200)))
 
     async def _dead_letter(
         self, step: StepRuntime, dead: DeadLetter, sent: list[Awaitable[Any]]
@@ -207,11 +212,3 @@ def _as_reply(event: Event, reply: KafkaReply) -> Event:
     out = event.copy()
     out.reply = KafkaReply(reply.topic, reply.correlation_id)
     return out
-
-
-def _member_answer(batch: Event, member: Event) -> Event:
-    body = batch.body
-    members = batch.members or []
-    per_member = isinstance(body, list) and len(body) == len(members)
-    index = members.index(member)
-    return member.copy(body=body[index] if per_member else body)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ...core.compile import Plan
 from ...core.step_runtime import StepRuntime
+from ...graph.cycles import in_cycles
 from .topology import Topology
 
 
@@ -59,21 +60,9 @@ def _plain(step: StepRuntime, topology: Topology) -> bool:
 
 def _in_cycles(plan: Plan) -> set[str]:
     """Steps that can reach themselves through outlets or error handlers."""
-    edges = {
-        name: [*step.outlets, *([step.error_target] if step.error_target else [])]
-        for name, step in plan.steps.items()
-    }
-    looping = set()
-    for start in plan.steps:
-        seen: set[str] = set()
-        stack = list(edges[start])
-        while stack:
-            name = stack.pop()
-            if name == start:
-                looping.add(start)
-                break
-            if name in seen or name not in edges:
-                continue
-            seen.add(name)
-            stack.extend(edges[name])
-    return looping
+    return in_cycles(
+        {
+            name: [*step.outlets, *([step.error_target] if step.error_target else [])]
+            for name, step in plan.steps.items()
+        }
+    )

@@ -37,6 +37,7 @@ from aiokafka.errors import KafkaError, ProducerFenced
 from aiokafka.structs import TopicPartition
 
 from ...core.compile import Plan
+from ...core.outcome import MERGING
 from ...errors import StreamgraphError
 from .sender import RecordSender
 from .topology import Topology
@@ -368,7 +369,7 @@ def refuse_unsupported(plan: Plan, topology: Topology, lean: bool) -> None:
             "at_least_once for this graph"
         )
     for name, step in plan.steps.items():
-        if step.stateful in ("merge", "collector") and len(topology.sources[name]) > 1:
+        if step.stateful in MERGING and len(topology.sources[name]) > 1:
             raise StreamgraphError(
                 f"processing_guarantee='exactly_once' is not supported for the {step.stateful} "
                 f"step {name}, which reads several topics: its state partitions follow one "
