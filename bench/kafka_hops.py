@@ -71,7 +71,7 @@ def probe_worker(out: str) -> None:
     from aiokafka.consumer import fetcher
 
     from streamgraph.commands.worker_process import run_worker
-    from streamgraph.engines.kafka import app, sender, transport
+    from streamgraph.engines.kafka import record_driver, sender, transport
 
     rows: list[dict[str, Any]] = []
 
@@ -114,7 +114,7 @@ def probe_worker(out: str) -> None:
                 mark("main", tp=[tp.topic, tp.partition, r.offset])
         return records, active
 
-    run_records = app.KafkaGraph._run_records
+    run_records = record_driver.RecordDriver.run_records
 
     async def timed_run(self: Any, name: str, records: list[Any]) -> None:
         for r in records:
@@ -139,7 +139,7 @@ def probe_worker(out: str) -> None:
     fetcher.Fetcher._proc_fetch_request = timed_fetch
     fetcher.Fetcher.fetched_records = timed_records
     transport.LeanConsumer._wait_next_records = timed_wait
-    app.KafkaGraph._run_records = timed_run
+    record_driver.RecordDriver.run_records = timed_run
     sender.RecordSender.send = timed_send
     run_worker("topologies.pipeline", loglevel="info")
 

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
         "records of each input partition in Kafka transactions of that partition's own "
         "producer (engines/kafka/transactions.py): every record they caused and their input "
         "offsets commit together, Merge and Collector state changes included "
-        "(engines/kafka/state_table.py); readers of its topics must read read_committed. "
+        "(engines/kafka/state/state_table.py); readers of its topics must read read_committed. "
         "Refused for graphs with Batch steps, a Merge or Collector reading several topics, a "
         "topic read by several steps, and with lean_transport=false.",
     )

@@ -13,7 +13,7 @@ import pytest
 from workers import collect, reading
 
 import streamgraph as sg
-from streamgraph.engines.kafka.expiry import expiry_interval
+from streamgraph.engines.kafka.state.expiry import expiry_interval
 from streamgraph.testing import serve
 
 pytestmark = pytest.mark.kafka
@@ -70,7 +70,7 @@ def test_incomplete_merges_are_deleted_with_changelog_tombstones(
             time.sleep(0.1)
         time.sleep(2 * expiry_interval(1.0))  # a timer run that finds nothing more
         assert graph.counters.expired == 5  # the odd events; completed merges are not counted
-        table = graph._tables["m"].table
+        table = graph.stateful.tables["m"].table
         assert len(table) == 0
         assert (graph.eos is not None) == (guarantee == "exactly_once")
         changelog = table.changelog

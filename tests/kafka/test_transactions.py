@@ -21,7 +21,8 @@ from workers import reading
 
 from streamgraph.core.event import Event
 from streamgraph.engines.kafka.executor import Emission
-from streamgraph.engines.kafka.state_table import StateTable, StepStates
+from streamgraph.engines.kafka.state.state_table import StateTable
+from streamgraph.engines.kafka.state.step_states import StepStates
 from streamgraph.engines.kafka.transactions import PartitionTransactions, current_sender
 
 pytestmark = pytest.mark.kafka

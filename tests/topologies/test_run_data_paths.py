@@ -9,7 +9,8 @@ import pytest
 import topologies.queue_child
 from agents.config import ExampleSettings
 from agents.log_dataset import save_record
-from streamgraph.engines.kafka.app import KafkaGraph, faust_datadir
+from streamgraph.engines.kafka.app import KafkaGraph
+from streamgraph.engines.kafka.faust_app import faust_datadir
 from streamgraph.settings import Settings
 
 

@@ -319,7 +319,7 @@ UPSTREAM: tuple[Upstream, ...] = (
     # -- the producer (both modes) -------------------------------------------------------------
     Upstream(
         f"{_DRIVER}:Producer._ensure_producer",
-        "app.KafkaGraph._sender",
+        "outbox.Outbox.sender",
         "aiokafka's producer under Faust's wrapper, for RecordSender and topic tracking",
         "52a3a92d26fcd882",
     ),

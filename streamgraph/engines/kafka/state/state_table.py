@@ -1,11 +1,12 @@
-"""Merge and Collector state on Kafka: kept by streamgraph, every change in a changelog topic.
+"""One Merge or Collector step's entries on Kafka: kept by streamgraph, every change in a
+changelog topic.
 
 A step's entries live in memory, each with the input partition it belongs to (the changelog is
 copartitioned with the step's topic, compacted, named as Faust names a table's changelog). A
 step's changes go to the changelog with the records its inputs caused: under at_least_once an
 input is acked only once its changes were delivered too; under exactly_once they go inside the
-transaction of the input's partition (transactions.py), and commit with its records and offsets
-or not at all. (A Faust table writes its changelog with Faust's own producer, outside those
+transaction of the input's partition (kafka/transactions.py), and commit with its records and
+offsets or not at all. (A Faust table writes its changelog with Faust's own producer, outside those
 transactions, and its recovery waits to read the changelog's last offset, which in a
 transactional changelog is a commit marker no consumer sees. Its writes also need Faust's
 per-event iteration, which costs a loop turn per record.)
@@ -19,10 +20,9 @@ does not.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Awaitable, Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -30,11 +30,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from ...errors import StreamgraphError
-from .sender import RecordSender
-from .transactions import PartitionTransactions, current_sender
+from ....errors import StreamgraphError
+from ..sender import RecordSender
 
-__all__ = ["StateTable", "StepStates"]
+__all__ = ["StateTable"]
 
 logger = logging.getLogger("streamgraph.kafka.state")
 
@@ -206,83 +205,3 @@ class StateTable(MutableMapping[bytes, bytes]):
         else:
             self.data[key] = value
             self._partition_of[key] = partition
-
-
-Key = tuple[str, int]  # an input topic and partition
-
-
-class StepStates:
-    """The StateTables of a graph's Merge and Collector steps, by their input topics."""
-
-    def __init__(self) -> None:
-        self.by_topic: dict[str, StateTable] = {}
-        # create the changelog topics (compacted, a partition per input partition) before they
-        # are first read: the broker would auto-create a missing one with its own defaults
-        self.declares: list[Callable[[], Awaitable[None]]] = []
-        self._held: set[Key] = set()  # at_least_once: the partitions whose entries are held
-        # at_least_once: closed from a rebalance's start (Faust's on_partitions_revoked signal)
-        # until the assigned partitions' entries are read (its on_partitions_assigned signal,
-        # which Faust may send after it resumed reading): a step waits for it to run
-        self.ready = asyncio.Event()
-
-    def on_revoked(self) -> None:
-        """at_least_once: a rebalance begins; steps wait until `on_assigned` is done."""
-        self.ready.clear()
-
-    async def on_assigned(self, assigned: Iterable[Key]) -> None:
-        """at_least_once: read newly assigned partitions' entries, drop revoked ones'."""
-        wanted = {key for key in assigned if key[0] in self.by_topic}
-        fresh, self._held = wanted - self._held, wanted
-        await self.restore(wanted, fresh)
-        self.ready.set()
-
-    async def restore(self, assigned: set[Key], fresh: set[Key]) -> None:
-        """transactions.Restore: drop revoked partitions, read `fresh` ones from changelogs."""
-        declares, self.declares = self.declares, []
-        for declare in declares:
-            await declare()
-        # (a Merge that is a starting step reads the entry topic too: one table, two topics)
-        for table in {id(table): table for table in self.by_topic.values()}.values():
-            topics = {topic for topic, mine in self.by_topic.items() if mine is table}
-            table.keep_only(p for t, p in assigned if t in topics)
-            await table.restore(p for t, p in fresh if t in topics)
-
-    async def run(
-        self,
-        topic: str,
-        partition: int,
-        work: Callable[[], Awaitable[list[Awaitable[Any]]]],
-        sender: RecordSender | None,
-    ) -> list[Awaitable[Any]]:
-        """Run `work` on records of `topic[partition]`; the deliveries it returns, and those of
-        its state changes, sent through `sender` (None: the running transaction's)."""
-        table = self.by_topic.get(topic)
-        if table is None:
-            return await work()
-        sender = sender or current_sender.get()
-        if sender is None:
-            raise StreamgraphError(f"exactly_once: {topic}[{partition}] run outside a transaction")
-        with table.writing(partition):
-            sent = await work()
-        sent.extend(await table.flush(partition, sender))
-        return sent
-
-    async def flush_forgotten(
-        self, eos: PartitionTransactions | None, sender: RecordSender | None
-    ) -> None:
-        """Send expired entries' tombstones: through `sender` (at_least_once), or under
-        exactly_once each partition's in a transaction of its producer (whose lock keeps the
-        partition's batches' transactions apart)."""
-        for topic, table in self.by_topic.items():  # (under exactly_once one topic a table)
-            for partition in table.forgotten_partitions():
-                if eos is None:
-                    assert sender is not None
-                    await table.flush_forgotten(partition, sender)
-                    continue
-
-                async def tombstones(table: StateTable = table, p: int = partition) -> None:
-                    transaction = current_sender.get()
-                    assert transaction is not None  # (set by the transaction)
-                    await table.flush_forgotten(p, transaction)
-
-                await eos.run(topic, partition, None, tombstones)  # (no offset to commit)
