@@ -4,7 +4,7 @@ Every input partition a worker is assigned gets its own transactional producer, 
 transactional id `<app id>|<topic>|<partition>` (the classic scheme of Kafka Streams before
 KIP-447). Records of one input partition run inside a transaction of that partition's producer:
 every record they caused, on any topic (next steps, output, replies, dead letters, Merge and
-Collector changelogs: state_table.py), and their next input offset for the group
+Collector changelogs: state/state_table.py), and their next input offset for the group
 (`send_offsets_to_transaction`) commit together or not at all.
 Group commit: an agent hands each batch's records to their partition's lane and goes on; a lane
 runs one transaction at a time, and the next one takes everything that queued meanwhile
@@ -116,7 +116,7 @@ class PartitionTransactions:
         self._lanes: dict[tuple[str, int], _Lane] = {}
         # what to do when a batch fails outside Kafka (the worker crashes itself)
         self.on_failure: Callable[[BaseException], Awaitable[None]] | None = None
-        # Merge/Collector state (state_table.py): read from its changelog where it is not known
+        # Merge/Collector state (state/state_table.py): read from its changelog where it is not known
         self.restore: Restore | None = None
         self.commits = 0  # transactions committed (metrics, tests)
         self.aborts = 0  # failures retried (a transaction, or reading its offset back)
