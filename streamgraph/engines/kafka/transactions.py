@@ -116,7 +116,7 @@ class PartitionTransactions:
         self._lanes: dict[tuple[str, int], _Lane] = {}
         # what to do when a batch fails outside Kafka (the worker crashes itself)
         self.on_failure: Callable[[BaseException], Awaitable[None]] | None = None
-        # Merge/Collector state (state/state_table.py): read from its changelog where it is not known
+        # Merge/Collector state (state/state_table.py): read from its changelog where not known
         self.restore: Restore | None = None
         self.commits = 0  # transactions committed (metrics, tests)
         self.aborts = 0  # failures retried (a transaction, or reading its offset back)
