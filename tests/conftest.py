@@ -99,6 +99,14 @@ def pytest_runtest_makereport(
     return report
 
 
+@pytest.fixture(autouse=True)
+def _close_served_servers() -> Iterator[None]:
+    """Every server a test's `serve()` started stops after it, with or without the engine
+    fixture: a Kafka server left running keeps its consumer thread, and pytest from exiting."""
+    yield
+    testing.close_all()
+
+
 @pytest.fixture
 def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The engine a scenario runs on: 'local' (in process) or 'kafka' (a real broker), the

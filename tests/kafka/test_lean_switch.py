@@ -17,7 +17,6 @@ from streamgraph.engines.kafka.batches import LeanStream
 from streamgraph.engines.kafka.transport import (
     LeanApp,
     LeanConsumer,
-    LeanMonitor,
     LeanSchema,
     LeanTableManager,
 )
@@ -54,7 +53,7 @@ def test_lean_transport_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
         LeanApp,
         LeanStream,
         LeanConsumer,
-        LeanMonitor,
+        Monitor,  # Faust's own: LeanApp takes it out of the sensors when it starts
         LeanSchema,
         LeanTableManager,
     )
@@ -89,6 +88,8 @@ def test_a_served_function_follows_the_environment(
     server = serve(_function(), engine="kafka", brokers=kafka_broker.bootstrap_servers)
     try:
         assert (type(server.app) is LeanApp) == (lean == "true")
+        # lean: no per-record calls into the monitor (it is no sensor); stock: Faust's monitor
+        assert (server.app.monitor in set(server.app.sensors)) == (lean == "false")
         assert [server.test(body=n) for n in range(5)] == [2, 4, 6, 8, 10]
         server.wait_for_completion()
     finally:

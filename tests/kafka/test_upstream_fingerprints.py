@@ -85,7 +85,6 @@ def test_fingerprints_see_code_not_comments_or_docstrings(
 LEAN_CLASSES = (
     transport.LeanApp,
     transport.LeanConsumer,
-    transport.LeanMonitor,
     transport.LeanSchema,
     transport.LeanTableManager,
     transport.LeanTransport,

@@ -281,36 +281,6 @@ UPSTREAM: tuple[Upstream, ...] = (
         "046a6e7ddb11150f",
     ),
     Upstream(
-        "faust.sensors.monitor:Monitor.on_message_in",
-        "transport.LeanMonitor",
-        "overridden as a no-op (per-record statistics nobody reads)",
-        "0e2fbb2d92b90dca",
-    ),
-    Upstream(
-        "faust.sensors.monitor:Monitor.on_stream_event_in",
-        "transport.LeanMonitor",
-        "overridden as a no-op",
-        "df610400cb1e9ba9",
-    ),
-    Upstream(
-        "faust.sensors.monitor:Monitor.on_stream_event_out",
-        "transport.LeanMonitor",
-        "overridden as a no-op",
-        "43e649179deeb534",
-    ),
-    Upstream(
-        "faust.sensors.monitor:Monitor.on_message_out",
-        "transport.LeanMonitor",
-        "overridden as a no-op",
-        "1b188383e0e5c030",
-    ),
-    Upstream(
-        "faust.sensors.monitor:Monitor.track_tp_end_offset",
-        "transport.LeanMonitor",
-        "overridden as a no-op",
-        "ef18cd9d7663a338",
-    ),
-    Upstream(
         "faust.serializers.schemas:Schema.compile",
         "transport.LeanSchema.compile",
         "overridden: the event carries the raw record, no codec registry",
@@ -336,12 +306,6 @@ UPSTREAM: tuple[Upstream, ...] = (
         "the refresh that asks only for tracked topics (the race the module doc explains)",
         "aa16f1271aa56665",
     ),
-    Upstream(
-        "aiokafka.client:AIOKafkaClient.__init__",
-        "tests/kafka/test_producer_metadata.py",
-        "defines _topics (the tracked topics), read by the test",
-        "ad3d70226eeb6d39",
-    ),
     # -- the app's start (transport.LeanTableManager) -------------------------------------------
     Upstream(
         "faust.tables.manager:TableManager.on_start",
@@ -356,12 +320,6 @@ UPSTREAM: tuple[Upstream, ...] = (
         "1501856bb63b2962",
     ),
     # -- tests and benchmarks ------------------------------------------------------------------
-    Upstream(
-        "aiokafka.consumer.consumer:AIOKafkaConsumer.__init__",
-        "tests/gateway/test_requester.py",
-        "defines _group_id, read by the test",
-        "8a7e0b28bd12b900",
-    ),
     Upstream(
         "aiokafka.consumer.fetcher:Fetcher._proc_fetch_request",
         "bench/kafka_hops.py",
