@@ -32,7 +32,9 @@ from .app import KafkaGraph
 
 logger = logging.getLogger("streamgraph.kafka.harness")
 
-READY_TIMEOUT = 15.0
+# how long the agents may take to own their partitions: a group join under the parallel test
+# run's load once took over 15 s (a bound, not a wait: ready servers return at once)
+READY_TIMEOUT = 45.0
 # bounds for the steps that wait on the broker: a test fails saying what it waited for, never hangs
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
