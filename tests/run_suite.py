@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import subprocess
 import sys
@@ -28,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
+
+from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 
 from streamgraph.broker import LocalKafka  # noqa: E402  (after the checkout is on the path)
 
@@ -62,6 +65,7 @@ def main() -> int:
                 failed.append(f"pytest {name} stage")
     finally:
         if broker is not None:
+            print(f"run_suite: {_topic_count(broker.bootstrap_servers)}", flush=True)
             broker.stop()
     if checks is not None:
         output, code = _finish_checks(checks)
@@ -71,6 +75,24 @@ def main() -> int:
     verdict = f"FAILED: {', '.join(failed)}" if failed else "passed"
     print(f"\nrun_suite: {verdict} in {_since(started)}", flush=True)
     return 1 if failed else 0
+
+
+def _topic_count(brokers: str) -> str:
+    """How many topics the tests left on the shared broker: each one makes every client that
+    asks for all topics' metadata slower (a test server deletes its own when it closes)."""
+
+    async def count() -> int:
+        admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
+        await admin.start()
+        try:
+            return len(await admin.list_topics())
+        finally:
+            await admin.close()
+
+    try:
+        return f"{asyncio.run(count())} topics left on the broker"
+    except Exception as exc:  # a diagnostic only
+        return f"topics left on the broker unknown ({exc!r})"
 
 
 def _start_checks() -> subprocess.Popen[str]:

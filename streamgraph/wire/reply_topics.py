@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 logger = logging.getLogger("streamgraph.kafka")
 
-__all__ = ["create_topic", "delete_reply_topic"]
+__all__ = ["create_topic", "delete_reply_topic", "delete_topics_under"]
 
 
 async def create_topic(brokers: str, topic: str, partitions: int = 1, replication: int = 1) -> None:
@@ -40,3 +40,21 @@ async def delete_reply_topic(brokers: str, topic: str) -> None:
             await admin.close()
     except (KafkaError, OSError) as exc:
         logger.warning("could not delete reply topic %s: %r", topic, exc)
+
+
+async def delete_topics_under(brokers: str, prefix: str) -> list[str]:
+    """Delete every topic whose name starts with `prefix`; the names deleted.
+
+    The test harness's servers name all their topics under a fresh prefix: deleting them when
+    a server closes keeps a long test run's broker small (every client that asks for the
+    metadata of all topics pays for each topic ever created, on the broker and in Python).
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
+    try:
+        await admin.start()
+        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
+        return names
+    finally:
+        await admin.close()

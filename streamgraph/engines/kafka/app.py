@@ -26,6 +26,7 @@ from ...core.context import GraphContext
 from ...core.outcome import MERGING
 from ...errors import StreamgraphError
 from ...settings import Settings
+from ...wire.topic_metadata import wait_until_visible
 from .acks import Counters, DeliveryAcker
 from .batch_driver import BatchDriver
 from .exactly_once import app_transactions
@@ -175,6 +176,10 @@ class KafkaGraph:
                 # the broker auto-create it with the wrong partitions
                 for changelog in self.stateful.changelogs:
                     await changelog.maybe_declare()
+                # before any consumer of this graph subscribes (wire/topic_metadata.py)
+                names = [*self.topology.all_topics()]
+                names += [name for log in self.stateful.changelogs for name in log.topics]
+                await wait_until_visible(self.settings.brokers, names)
                 self.sender()
                 self._declared.set_result(None)
             except Exception as exc:

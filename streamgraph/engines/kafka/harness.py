@@ -25,6 +25,7 @@ from ...core.request_deadline import request_timeout, set_deadline
 from ...errors import BadRequestError, HTTPError, StreamgraphError
 from ...settings import Settings
 from ...wire.reach import check_reachable
+from ...wire.reply_topics import delete_topics_under
 from ...wire.requester import KafkaRequester
 from ..loop_thread import LoopThread
 from ..reply import Response, finish, iterate_blocking, relay
@@ -165,8 +166,17 @@ class KafkaServer:
                 logger.exception("stopping the Faust app failed")
             await self.graph.stop_background()
         plan = getattr(getattr(self, "graph", None), "plan", None)
-        if plan is not None:
-            plan.close()
+        if plan is None:  # nothing was declared: the server never got as far as its graph
+            return
+        plan.close()
+        try:  # every topic of this server is under its prefix, and no other server's
+            await within(
+                delete_topics_under(self.settings.brokers, f"{self.settings.topic_prefix}."),
+                STOP_TIMEOUT,
+                "the server's topics were not deleted",
+            )
+        except Exception as exc:  # a broker already gone leaves nothing worth keeping
+            logger.warning("could not delete the topics of %s: %r", self.settings.topic_prefix, exc)
 
     def close(self) -> None:
         if self._closed:
