@@ -1,0 +1,3 @@
+"""How streamgraph reaches a Kafka cluster: `kafka_security(settings)` (kafka_security.py) gives
+every client library its security arguments; properties_file.py reads the client properties
+file managed services hand out; token_provider.py wraps an OAUTHBEARER token callable."""
