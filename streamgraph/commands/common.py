@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ..errors import BrokerUnreachableError, StreamgraphError
+from ..errors import BrokerUnreachableError, KafkaSecurityError, StreamgraphError
 from ..settings import Settings
 
 topology_argument = click.argument("topology", metavar="TOPOLOGY")
@@ -62,13 +62,20 @@ def settings_for(brokers: str | None) -> Settings:
 
 
 def connect(brokers: str | None) -> Settings:
-    """`settings_for`, once a broker answered there; else a one-line error (exit 1)."""
+    """`settings_for`, once a broker answered there; else a one-line error (exit 1), also for
+    Kafka security settings that cannot work."""
+    from ..connection.kafka_security import kafka_security
     from ..wire.reach import check_reachable
 
     choice = choose_brokers(brokers)
     try:
-        asyncio.run(check_reachable(choice.settings.brokers, choice.source, CONNECT_TIMEOUT))
-    except BrokerUnreachableError as exc:
+        security = kafka_security(choice.settings)
+        asyncio.run(
+            check_reachable(
+                choice.settings.brokers, choice.source, CONNECT_TIMEOUT, security=security
+            )
+        )
+    except (BrokerUnreachableError, KafkaSecurityError) as exc:
         raise click.ClickException(str(exc)) from None
     return choice.settings
 
