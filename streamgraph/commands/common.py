@@ -61,6 +61,18 @@ def settings_for(brokers: str | None) -> Settings:
     return choose_brokers(brokers).settings
 
 
+def security_note(settings: Settings) -> str:
+    """` (SASL_SSL, mechanism ..., user ...)` for a secured cluster, empty for PLAINTEXT (never a
+    secret); Kafka security settings that cannot work are a one-line error (exit 1)."""
+    from ..connection.kafka_security import kafka_security
+
+    try:
+        security = kafka_security(settings)
+    except KafkaSecurityError as exc:
+        raise click.ClickException(str(exc)) from None
+    return "" if security.protocol == "PLAINTEXT" else f" ({security.describe()})"
+
+
 def connect(brokers: str | None) -> Settings:
     """`settings_for`, once a broker answered there; else a one-line error (exit 1), also for
     Kafka security settings that cannot work."""
@@ -110,6 +122,7 @@ __all__ = [
     "connect",
     "load",
     "pick_function",
+    "security_note",
     "settings_for",
     "topology_argument",
 ]
