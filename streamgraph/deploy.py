@@ -164,7 +164,7 @@ class Deployment:
         else our own, recorded (streamgraph/broker/broker_records.py) so other commands find it."""
         settings = Settings()
         if settings.brokers_given:
-            self.broker_note = f"{settings.brokers} (from STREAMGRAPH_BROKERS)"
+            self.broker_note = f"{settings.brokers} ({settings.brokers_origin})"
             return settings.brokers
         records = broker_records.folder(settings)
         for key, recorded in broker_records.running_brokers(records):

@@ -334,6 +334,13 @@ class Settings(BaseSettings):
         """Whether the brokers were set (STREAMGRAPH_BROKERS or an argument), not defaulted."""
         return "brokers" in self.model_fields_set
 
+    @property
+    def brokers_origin(self) -> str:
+        """Where given brokers came from, for messages."""
+        if self.kafka_config_file is not None:
+            return "from STREAMGRAPH_BROKERS or STREAMGRAPH_KAFKA_CONFIG_FILE"
+        return "from STREAMGRAPH_BROKERS"
+
     def state_folder(self) -> Path:
         """The per-user folder of streamgraph's lasting state (see `state_dir`)."""
         if self.state_dir is not None:

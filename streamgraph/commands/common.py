@@ -45,7 +45,7 @@ def choose_brokers(brokers: str | None) -> BrokerChoice:
         return BrokerChoice(Settings(brokers=brokers), "from --brokers")
     settings = Settings()
     if settings.brokers_given:
-        return BrokerChoice(settings, "from STREAMGRAPH_BROKERS")
+        return BrokerChoice(settings, settings.brokers_origin)
     running = broker_records.running_brokers(broker_records.folder(settings))
     if running:
         found = running[0][1]
