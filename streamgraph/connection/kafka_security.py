@@ -29,6 +29,7 @@ from pydantic import SecretStr
 from ..errors import KafkaSecurityError
 from ..settings import Settings
 from .properties_file import ClientProperties, read_properties
+from .refusals import MECHANISMS, PROTOCOLS, check, where
 from .token_provider import load_token_source, oauth_cb, token_provider
 
 if TYPE_CHECKING:
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MECHANISMS", "PROTOCOLS", "KafkaSecurity", "kafka_security"]
 
-PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -201,7 +200,7 @@ def kafka_security(settings: Settings) -> KafkaSecurity:
 def _built(settings: Settings, _given: frozenset[str]) -> KafkaSecurity:
     file = read_properties(settings.kafka_config_file) if settings.kafka_config_file else None
     security = _merged(settings, file)
-    _check(security)
+    check(security)
     if security.uses_tls:
         _load_tls(security)
     return security
@@ -237,78 +236,6 @@ def _merged(settings: Settings, file: ClientProperties | None) -> KafkaSecurity:
     )
 
 
-def _where(security: KafkaSecurity) -> str:
-    return f" (or in {security.config_file})" if security.config_file else ""
-
-
-def _check(security: KafkaSecurity) -> None:
-    """Refuse what cannot work, naming the setting (and never a value that may be secret)."""
-    also = _where(security)
-    if security.protocol not in PROTOCOLS:
-        raise KafkaSecurityError(
-            f"STREAMGRAPH_KAFKA_SECURITY_PROTOCOL{also} is {security.protocol!r}: expected one "
-            f"of {', '.join(PROTOCOLS)}"
-        )
-    if security.uses_sasl:
-        if security.mechanism is None:
-            raise KafkaSecurityError(
-                f"STREAMGRAPH_KAFKA_SASL_MECHANISM{also} is needed with {security.protocol}: "
-                f"one of {', '.join(MECHANISMS)}"
-            )
-        if security.mechanism not in MECHANISMS:
-            raise KafkaSecurityError(
-                f"STREAMGRAPH_KAFKA_SASL_MECHANISM{also} is {security.mechanism!r}: expected "
-                f"one of {', '.join(MECHANISMS)} (MSK IAM: OAUTHBEARER with "
-                "STREAMGRAPH_KAFKA_OAUTH_TOKEN_PROVIDER)"
-            )
-        if security.mechanism == "OAUTHBEARER" and security.token_source is None:
-            raise KafkaSecurityError(
-                "STREAMGRAPH_KAFKA_OAUTH_TOKEN_PROVIDER (module:callable returning a token) is "
-                "needed with the OAUTHBEARER mechanism"
-            )
-        if security.mechanism != "OAUTHBEARER":
-            for name, value in (("USERNAME", security.username), ("PASSWORD", security.password)):
-                if not value:
-                    raise KafkaSecurityError(
-                        f"STREAMGRAPH_KAFKA_SASL_{name}{also} is needed with the "
-                        f"{security.mechanism} mechanism"
-                    )
-    elif security.mechanism is not None:
-        raise KafkaSecurityError(
-            f"STREAMGRAPH_KAFKA_SASL_MECHANISM{also} is set but "
-            f"STREAMGRAPH_KAFKA_SECURITY_PROTOCOL is {security.protocol}: use SASL_PLAINTEXT "
-            "or SASL_SSL"
-        )
-    _check_files(security, also)
-
-
-def _check_files(security: KafkaSecurity, also: str) -> None:
-    if (security.certfile is None) != (security.keyfile is None):
-        given, missing = ("CERTFILE", "KEYFILE")
-        if security.certfile is None:
-            given, missing = missing, given
-        raise KafkaSecurityError(
-            f"STREAMGRAPH_KAFKA_SSL_{given}{also} is set without STREAMGRAPH_KAFKA_SSL_{missing}"
-        )
-    files = {"CAFILE": security.cafile, "CERTFILE": security.certfile}
-    files["KEYFILE"] = security.keyfile
-    for name, path in files.items():
-        if path is None:
-            continue
-        if not security.uses_tls:
-            raise KafkaSecurityError(
-                f"STREAMGRAPH_KAFKA_SSL_{name}{also} is set but "
-                f"STREAMGRAPH_KAFKA_SECURITY_PROTOCOL is {security.protocol}: use SSL or SASL_SSL"
-            )
-        try:
-            with path.open("rb"):
-                pass
-        except OSError as exc:
-            raise KafkaSecurityError(
-                f"STREAMGRAPH_KAFKA_SSL_{name}{also}: {path} cannot be read ({exc.strerror})"
-            ) from None
-
-
 def _load_tls(security: KafkaSecurity) -> None:
     """Build the SSLContext now, so a bad PEM file is refused at start, by its setting."""
     try:
@@ -317,6 +244,6 @@ def _load_tls(security: KafkaSecurity) -> None:
         paths = [str(p) for p in (security.cafile, security.certfile, security.keyfile) if p]
         raise KafkaSecurityError(
             "STREAMGRAPH_KAFKA_SSL_CAFILE, _CERTFILE, _KEYFILE or _KEY_PASSWORD"
-            f"{_where(security)}: the TLS files ({', '.join(paths) or 'system CAs'}) do not "
+            f"{where(security)}: the TLS files ({', '.join(paths) or 'system CAs'}) do not "
             f"load: {exc.reason or type(exc).__name__}"
         ) from None
