@@ -116,6 +116,11 @@ class Deployment:
         atexit.register(self.stop)
         try:
             self.function.check_functions()
+            # Kafka security that cannot work is refused here, before any process starts; the
+            # children get it (secrets included) through the environment only, never an argv
+            from .connection.kafka_security import kafka_security  # (aiokafka: imported late)
+
+            kafka_security(Settings())
             self.reference = self.reference or function_reference(self.function, self.folder)
             self.brokers = self._check_reachable(self.brokers) if self.brokers else self._broker()
             self.port = self.port or free_ports(1)[0]
@@ -159,7 +164,7 @@ class Deployment:
         else our own, recorded (streamgraph/broker/broker_records.py) so other commands find it."""
         settings = Settings()
         if settings.brokers_given:
-            self.broker_note = f"{settings.brokers} (from STREAMGRAPH_BROKERS)"
+            self.broker_note = f"{settings.brokers} ({settings.brokers_origin})"
             return settings.brokers
         records = broker_records.folder(settings)
         for key, recorded in broker_records.running_brokers(records):
@@ -186,10 +191,13 @@ class Deployment:
     def _check_reachable(self, brokers: str) -> str:
         """`brokers`, once one answered (else BrokerUnreachableError, before any process runs).
         On a thread of its own: deploy() may be called from inside a running event loop."""
+        from .connection.kafka_security import kafka_security
         from .wire.reach import check_reachable
 
+        security = kafka_security(Settings(brokers=brokers))
+        reach = check_reachable(brokers, self.brokers_source, security=security)
         with ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, check_reachable(brokers, self.brokers_source)).result()
+            pool.submit(asyncio.run, reach).result()
         return brokers
 
     def _env(self) -> dict[str, str]:

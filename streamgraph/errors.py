@@ -44,6 +44,11 @@ class BrokerUnreachableError(StreamgraphError, ConnectionError):
         )
 
 
+class KafkaSecurityError(StreamgraphError, ValueError):
+    """The Kafka connection settings (STREAMGRAPH_KAFKA_*, the client properties file) cannot
+    work together; refused at start. The message names the setting, never a secret's value."""
+
+
 class InvocationError(StreamgraphError, RuntimeError):
     """`fn.invoke()` got an error status; `status_code` and the answer's `body` are kept."""
 
@@ -154,6 +159,7 @@ __all__ = [
     "HTTPError",
     "InternalServerError",
     "InvocationError",
+    "KafkaSecurityError",
     "MethodNotAllowedError",
     "NotFoundError",
     "OutletError",

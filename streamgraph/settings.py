@@ -12,8 +12,10 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .connection.properties_file import bootstrap_servers_of
 
 
 class Settings(BaseSettings):
@@ -27,6 +29,62 @@ class Settings(BaseSettings):
     brokers: str = Field(
         "127.0.0.1:9092",
         description="Kafka bootstrap servers, comma-separated.",
+    )
+    # -- how every Kafka client connects (connection/kafka_security.py builds their arguments;
+    # an unworkable combination is refused there, naming the setting, before any client starts)
+    kafka_security_protocol: str = Field(
+        "PLAINTEXT",
+        description="How Kafka clients connect: PLAINTEXT (the default: no TLS, no login), SSL, "
+        "SASL_PLAINTEXT or SASL_SSL. TLS costs a handshake per connection, not per event.",
+    )
+    kafka_sasl_mechanism: str | None = Field(
+        None,
+        description="SASL mechanism with a SASL_* protocol: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 "
+        "or OAUTHBEARER. Default: unset (required with SASL_*).",
+    )
+    kafka_sasl_username: str | None = Field(
+        None, description="SASL username (PLAIN, SCRAM). Default: unset."
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None,
+        description="SASL password (PLAIN, SCRAM). Default: unset. A secret: never printed, "
+        "logged or written; child processes get it through their environment only.",
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None,
+        description="PEM file of the CA(s) that signed the brokers' certificates. Default: "
+        "unset (the system's CAs).",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None,
+        description="PEM client certificate for mutual TLS (with kafka_ssl_keyfile). Default: "
+        "unset.",
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        None, description="PEM private key of kafka_ssl_certfile. Default: unset."
+    )
+    kafka_ssl_key_password: SecretStr | None = Field(
+        None,
+        description="Password of an encrypted kafka_ssl_keyfile. Default: unset. A secret, as "
+        "kafka_sasl_password.",
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        True,
+        description="Whether a broker's certificate must name the host connected to. Default: "
+        "true; false only for brokers reached by an address their certificate lacks.",
+    )
+    kafka_oauth_token_provider: str | None = Field(
+        None,
+        description="`module:callable` returning an OAuth token string (a coroutine function "
+        "too), for OAUTHBEARER: how MSK IAM (aws-msk-iam-sasl-signer) and Confluent OAuth are "
+        "reached. Called when a client (re)authenticates. Default: unset.",
+    )
+    kafka_config_file: Path | None = Field(
+        None,
+        description="A Kafka client properties file as Confluent Cloud and MSK hand out "
+        "(bootstrap.servers, security.protocol, sasl.mechanism(s), sasl.username/password or "
+        "sasl.jaas.config, ssl.*.location). STREAMGRAPH_KAFKA_* variables win over it, and its "
+        "bootstrap.servers is used when STREAMGRAPH_BROKERS is not set. Default: unset.",
     )
     topic_prefix: str = Field(
         "sg",
@@ -233,12 +291,38 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "kafka_home", "java_home", "xdg_cache_home", "xdg_state_home", "state_dir", mode="before"
+        "kafka_home",
+        "java_home",
+        "xdg_cache_home",
+        "xdg_state_home",
+        "state_dir",
+        "kafka_sasl_mechanism",
+        "kafka_sasl_username",
+        "kafka_sasl_password",
+        "kafka_ssl_cafile",
+        "kafka_ssl_certfile",
+        "kafka_ssl_keyfile",
+        "kafka_ssl_key_password",
+        "kafka_oauth_token_provider",
+        "kafka_config_file",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         # an exported but empty variable means "unset" (as shells and the XDG spec treat it)
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _brokers_from_config_file(cls, data: Any) -> Any:
+        # the file's bootstrap.servers stands in for unset brokers, and counts as given (the
+        # commands then use it rather than a local broker). Never raises: a file that cannot
+        # be read is refused by name when the clients' security is built
+        if not isinstance(data, dict) or data.get("brokers"):
+            return data
+        path = data.get("kafka_config_file")
+        servers = bootstrap_servers_of(Path(path)) if isinstance(path, str | Path) else None
+        return {**data, "brokers": servers} if servers else data
 
     @field_validator("test_kafka", mode="before")
     @classmethod
@@ -249,6 +333,13 @@ class Settings(BaseSettings):
     def brokers_given(self) -> bool:
         """Whether the brokers were set (STREAMGRAPH_BROKERS or an argument), not defaulted."""
         return "brokers" in self.model_fields_set
+
+    @property
+    def brokers_origin(self) -> str:
+        """Where given brokers came from, for messages."""
+        if self.kafka_config_file is not None:
+            return "from STREAMGRAPH_BROKERS or STREAMGRAPH_KAFKA_CONFIG_FILE"
+        return "from STREAMGRAPH_BROKERS"
 
     def state_folder(self) -> Path:
         """The per-user folder of streamgraph's lasting state (see `state_dir`)."""

@@ -27,7 +27,7 @@ SOURCE = Path(__file__).resolve().parent.parent
 # gateway stays above both. README.md's "Layout" states the same order.
 LAYERS: Sequence[tuple[str, tuple[str, ...]]] = (
     # the environment, the exception family, and what needs only them: event loop and GC
-    # tuning, the local development broker
+    # tuning, the local development broker, how every Kafka client connects (connection/)
     (
         "settings",
         (
@@ -36,6 +36,7 @@ LAYERS: Sequence[tuple[str, tuple[str, ...]]] = (
             "streamgraph.loops",
             "streamgraph.gc_tuning",
             "streamgraph.broker",
+            "streamgraph.connection",
         ),
     ),
     ("graph", ("streamgraph.graph",)),  # declaration only, pure data

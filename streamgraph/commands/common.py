@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ..errors import BrokerUnreachableError, StreamgraphError
+from ..errors import BrokerUnreachableError, KafkaSecurityError, StreamgraphError
 from ..settings import Settings
 
 topology_argument = click.argument("topology", metavar="TOPOLOGY")
@@ -45,7 +45,7 @@ def choose_brokers(brokers: str | None) -> BrokerChoice:
         return BrokerChoice(Settings(brokers=brokers), "from --brokers")
     settings = Settings()
     if settings.brokers_given:
-        return BrokerChoice(settings, "from STREAMGRAPH_BROKERS")
+        return BrokerChoice(settings, settings.brokers_origin)
     running = broker_records.running_brokers(broker_records.folder(settings))
     if running:
         found = running[0][1]
@@ -61,14 +61,33 @@ def settings_for(brokers: str | None) -> Settings:
     return choose_brokers(brokers).settings
 
 
+def security_note(settings: Settings) -> str:
+    """` (SASL_SSL, mechanism ..., user ...)` for a secured cluster, empty for PLAINTEXT (never a
+    secret); Kafka security settings that cannot work are a one-line error (exit 1)."""
+    from ..connection.kafka_security import kafka_security
+
+    try:
+        security = kafka_security(settings)
+    except KafkaSecurityError as exc:
+        raise click.ClickException(str(exc)) from None
+    return "" if security.protocol == "PLAINTEXT" else f" ({security.describe()})"
+
+
 def connect(brokers: str | None) -> Settings:
-    """`settings_for`, once a broker answered there; else a one-line error (exit 1)."""
+    """`settings_for`, once a broker answered there; else a one-line error (exit 1), also for
+    Kafka security settings that cannot work."""
+    from ..connection.kafka_security import kafka_security
     from ..wire.reach import check_reachable
 
     choice = choose_brokers(brokers)
     try:
-        asyncio.run(check_reachable(choice.settings.brokers, choice.source, CONNECT_TIMEOUT))
-    except BrokerUnreachableError as exc:
+        security = kafka_security(choice.settings)
+        asyncio.run(
+            check_reachable(
+                choice.settings.brokers, choice.source, CONNECT_TIMEOUT, security=security
+            )
+        )
+    except (BrokerUnreachableError, KafkaSecurityError) as exc:
         raise click.ClickException(str(exc)) from None
     return choice.settings
 
@@ -103,6 +122,7 @@ __all__ = [
     "connect",
     "load",
     "pick_function",
+    "security_note",
     "settings_for",
     "topology_argument",
 ]

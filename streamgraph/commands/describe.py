@@ -12,7 +12,7 @@ from ..engines.kafka.fusion import fused_runs
 from ..engines.kafka.remote_model import dedicated_models, request_topic
 from ..graph.declared_steps import QueueStep, TaskStep
 from ..graph.refs import callable_ref, class_ref
-from .common import load, settings_for, topology_argument
+from .common import load, security_note, settings_for, topology_argument
 from .topics import kafka_graphs
 
 
@@ -107,10 +107,14 @@ def describe_graph(graph: Any) -> list[str]:
 def describe(topology: str) -> None:
     """Print TOPOLOGY's steps, the topics each reads and writes, and their outlets."""
     function = load(topology)
-    for i, graph in enumerate(kafka_graphs(function, settings_for(None))):
+    settings = settings_for(None)
+    secured = security_note(settings)  # a secured cluster is named (never a secret)
+    for i, graph in enumerate(kafka_graphs(function, settings)):
         if i:
             click.echo("")
         click.echo("\n".join(describe_graph(graph)))
+    if secured:
+        click.echo(f"\nKafka at {settings.brokers}{secured}")
 
 
 @click.command()

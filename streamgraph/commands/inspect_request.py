@@ -76,6 +76,7 @@ def inspect(
     FUNCTION is the function's name (its topics are <prefix>.FUNCTION.*). Each record shows
     its step, time, topic, headers and the start of its body. Exit status 1 when none is found.
     """
+    from ..connection.kafka_security import kafka_security
     from ..engines.kafka.request_scan import preview, scan
 
     settings = connect(brokers)
@@ -94,6 +95,7 @@ def inspect(
                 since_ms(since),
                 progress,
                 CONNECT_TIMEOUT,
+                security=kafka_security(settings),
             )
         )
     except StreamgraphError as exc:

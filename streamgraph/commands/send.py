@@ -45,9 +45,12 @@ async def send_all(
     on_answer: Any,
 ) -> None:
     """Send every event (at most `concurrency` waiting at once); `on_answer(line, status, body)`."""
+    from ..connection.kafka_security import kafka_security
     from ..wire.requester import KafkaRequester
 
-    requester = KafkaRequester(settings.brokers, settings.topic(function_name, "in"))
+    requester = KafkaRequester(
+        settings.brokers, settings.topic(function_name, "in"), security=kafka_security(settings)
+    )
     try:  # an unreachable broker: fail saying so, never hang
         await asyncio.wait_for(requester.start(), START_TIMEOUT)
     except TimeoutError:

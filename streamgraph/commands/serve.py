@@ -12,6 +12,7 @@ from .common import (
     connect,
     load,
     pick_function,
+    security_note,
     settings_for,
     topology_argument,
 )
@@ -95,9 +96,10 @@ def gateway(
 
     serving = pick_function(load(topology), function)
     settings = settings_for(brokers)
+    secured = security_note(settings)  # (refused here, before any gateway process starts)
     processes = processes or settings.gateway_processes
     click.echo(
-        f"gateway for {serving.name} on http://{host}:{port}/ -> {settings.brokers}"
+        f"gateway for {serving.name} on http://{host}:{port}/ -> {settings.brokers}{secured}"
         + (f" ({processes} processes)" if processes > 1 else "")
     )
     if processes > 1:

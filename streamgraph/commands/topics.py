@@ -26,7 +26,11 @@ async def create_topics(topics: list[str], settings: Settings) -> dict[str, int]
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.brokers)
+    from ..connection.kafka_security import kafka_security
+
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.brokers, **kafka_security(settings).aiokafka_args()
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ..connection.kafka_security import kafka_security
 from ..core import tracing
 from ..core.content import request_event
 from ..core.event import Event
@@ -254,5 +255,6 @@ def gateway_app(
         client=settings.gateway_kafka_client,
         send_timeout=settings.request_timeout_seconds,
         keep_trying=True,  # up before the broker: not ready (/readyz 503) until it answers
+        security=kafka_security(settings),
     )
     return make_app(requester, settings, function_name, openai)

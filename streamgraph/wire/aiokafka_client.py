@@ -13,6 +13,7 @@ from aiokafka.errors import (
     RecordTooLargeError,
 )
 
+from ..connection.kafka_security import KafkaSecurity
 from .producer import TrackingProducer
 from .reply_client import Deliver, Delivery, Headers, Record, not_taken, too_large
 
@@ -26,9 +27,15 @@ class AiokafkaClient:
     """A `TrackingProducer` (see wire/producer.py) and a group-less consumer of the reply topic."""
 
     def __init__(
-        self, brokers: str, linger_ms: int, max_request_bytes: int, send_timeout: float
+        self,
+        brokers: str,
+        linger_ms: int,
+        max_request_bytes: int,
+        send_timeout: float,
+        security: KafkaSecurity,
     ) -> None:
         self.brokers = brokers
+        self.security = security
         self.linger_ms = linger_ms
         self.max_request_bytes = max_request_bytes
         self.send_timeout_ms = max(int(send_timeout * 1000), 1000)
@@ -43,6 +50,7 @@ class AiokafkaClient:
             linger_ms=self.linger_ms,
             max_request_size=self.max_request_bytes,
             request_timeout_ms=self.send_timeout_ms,
+            **self.security.aiokafka_args(),
         )
         await self._producer.start()
         # no consumer group: the reply topic is ours alone, so no rebalance can take it away.
@@ -50,7 +58,9 @@ class AiokafkaClient:
         # committed (an aborted one is redone); records written outside transactions are read
         # as soon as before, so at_least_once workers see no difference (librdkafka's default)
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.brokers, isolation_level="read_committed"
+            bootstrap_servers=self.brokers,
+            isolation_level="read_committed",
+            **self.security.aiokafka_args(),
         )
         await self._consumer.start()
         partition = TopicPartition(reply_topic, 0)

@@ -28,6 +28,7 @@ from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from ..connection.kafka_security import KafkaSecurity
 from .reply_client import Deliver, Delivery, Headers, Record, not_taken, too_large
 
 logger = logging.getLogger("streamgraph.gateway")
@@ -44,9 +45,15 @@ class ConfluentClient:
     """A librdkafka producer and a group-less librdkafka consumer of the reply topic."""
 
     def __init__(
-        self, brokers: str, linger_ms: int, max_request_bytes: int, send_timeout: float
+        self,
+        brokers: str,
+        linger_ms: int,
+        max_request_bytes: int,
+        send_timeout: float,
+        security: KafkaSecurity,
     ) -> None:
         self.brokers = brokers
+        self.security = security
         common = {"bootstrap.servers": brokers, "socket.nagle.disable": True}
         self._producer_config: dict[str, Any] = {
             **common,
@@ -81,8 +88,8 @@ class ConfluentClient:
     async def start(self, reply_topic: str, deliver: Deliver) -> None:
         self._loop = loop = asyncio.get_running_loop()
         self._stopping.clear()
-        self._producer = Producer(self._producer_config)
-        self._consumer = Consumer(self._consumer_config)
+        self._producer = Producer({**self._producer_config, **self.security.confluent_config()})
+        self._consumer = Consumer({**self._consumer_config, **self.security.confluent_config()})
         await loop.run_in_executor(None, _assign_at_end, self._consumer, reply_topic)
         self._assigned = True
         self._reader = threading.Thread(

@@ -13,16 +13,23 @@ import logging
 from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
+from ..connection.kafka_security import KafkaSecurity
 from ..errors import BrokerUnreachableError
 
 
-async def check_reachable(brokers: str, where_from: str = "", timeout: float = 10.0) -> None:
-    """Return once a broker at `brokers` answered a metadata request; else raise
-    BrokerUnreachableError (after at most `timeout` seconds)."""
+async def check_reachable(
+    brokers: str, where_from: str = "", timeout: float = 10.0, *, security: KafkaSecurity
+) -> None:
+    """Return once a broker at `brokers` answered a metadata request (with `security`: a
+    secured broker refuses an unsecured client); else raise BrokerUnreachableError (after at
+    most `timeout` seconds)."""
     quiet = QuietBootstrap()  # the one line we raise says it all; aiokafka's would repeat it
     logging.getLogger("aiokafka").addFilter(quiet)
     client = AIOKafkaClient(
-        bootstrap_servers=brokers, request_timeout_ms=int(timeout * 1000), client_id="streamgraph"
+        bootstrap_servers=brokers,
+        request_timeout_ms=int(timeout * 1000),
+        client_id="streamgraph",
+        **security.aiokafka_args(),
     )
     try:
         await asyncio.wait_for(client.bootstrap(), timeout)

@@ -12,14 +12,23 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from ..connection.kafka_security import KafkaSecurity
+
 logger = logging.getLogger("streamgraph.kafka")
 
 __all__ = ["create_topic", "delete_reply_topic", "delete_topics_under"]
 
 
-async def create_topic(brokers: str, topic: str, partitions: int = 1, replication: int = 1) -> None:
+async def create_topic(
+    brokers: str,
+    topic: str,
+    partitions: int = 1,
+    replication: int = 1,
+    *,
+    security: KafkaSecurity,
+) -> None:
     """Create `topic` unless it exists."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=brokers, **security.aiokafka_args())
     try:  # start inside: a broker that is not up yet must not leave the admin's sockets open
         await admin.start()
         await admin.create_topics([NewTopic(topic, partitions, replication)])
@@ -29,10 +38,10 @@ async def create_topic(brokers: str, topic: str, partitions: int = 1, replicatio
         await admin.close()
 
 
-async def delete_reply_topic(brokers: str, topic: str) -> None:
+async def delete_reply_topic(brokers: str, topic: str, *, security: KafkaSecurity) -> None:
     """Delete `topic`; a failure is logged, never raised (the process is stopping anyway)."""
     try:
-        admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
+        admin = AIOKafkaAdminClient(bootstrap_servers=brokers, **security.aiokafka_args())
         await admin.start()
         try:
             await admin.delete_topics([topic])

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..connection.kafka_security import KafkaSecurity
 from ..core import tracing
 from ..core.event import Event
 from ..errors import GatewayTimeoutError, ServiceUnavailableError
@@ -103,11 +104,14 @@ class KafkaRequester:
         client: ClientName = DEFAULT_CLIENT,
         send_timeout: float = 30.0,
         keep_trying: bool = False,
+        *,
+        security: KafkaSecurity,
     ) -> None:
         """`keep_trying`: `start()` never fails for want of a broker; the requester comes up not
         ready and connects in the background once the broker answers (the gateway). Without it
         `start()` connects at once or raises (`streamgraph send`, the test harness)."""
         self.brokers = brokers
+        self.security = security
         self.keep_trying = keep_trying
         self.linger_ms = linger_ms
         # the producer's own limit is no lower than the gateway's body limit (plus headers), so
@@ -172,7 +176,7 @@ class KafkaRequester:
         if self._reply_created:
             self._reply_created = False
             await _within(
-                delete_reply_topic(self.brokers, self.reply_topic),
+                delete_reply_topic(self.brokers, self.reply_topic, security=self.security),
                 STOP_TIMEOUT,
                 f"the deletion of reply topic {self.reply_topic}",
             )
@@ -181,7 +185,7 @@ class KafkaRequester:
 
     async def _connect(self) -> None:
         """Create the reply topic, start the client; a failed start leaves nothing running."""
-        await create_topic(self.brokers, self.reply_topic)
+        await create_topic(self.brokers, self.reply_topic, security=self.security)
         self._reply_created = True
         client = make_client(
             self.client_name,
@@ -189,6 +193,7 @@ class KafkaRequester:
             self.linger_ms,
             self.max_request_bytes,
             self.send_timeout,
+            self.security,
         )
         try:
             await client.start(self.reply_topic, self._on_records)

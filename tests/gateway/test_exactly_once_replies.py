@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 import streamgraph as sg
+from streamgraph.connection.kafka_security import kafka_security
 from streamgraph.gateway import KafkaRequester, gateway_app
 from streamgraph.gateway.backend import REQUESTER
 from streamgraph.settings import Settings
@@ -84,7 +85,7 @@ async def test_the_gateway_never_answers_from_an_aborted_transaction(
     )
     name = "played-by-the-test"
     entry = settings.topic(name, "in")
-    await create_topic(brokers, entry)  # what a worker would create
+    await create_topic(brokers, entry, security=kafka_security(settings))  # as a worker would
     requests = AIOKafkaConsumer(bootstrap_servers=brokers, enable_auto_commit=False)
     producer = AIOKafkaProducer(
         bootstrap_servers=brokers, transactional_id=f"test-abort-{uuid.uuid4().hex[:12]}"

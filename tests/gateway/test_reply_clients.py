@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from streamgraph.connection.kafka_security import KafkaSecurity, kafka_security
 from streamgraph.errors import PayloadTooLargeError
+from streamgraph.settings import Settings
 from streamgraph.wire.reply_client import CLIENT_NAMES, Record
 from streamgraph.wire.reply_client_factory import make_client
 from streamgraph.wire.reply_topics import create_topic, delete_reply_topic
@@ -17,6 +19,11 @@ from streamgraph.wire.reply_topics import create_topic, delete_reply_topic
 pytestmark = pytest.mark.kafka
 
 WAIT = 20.0  # seconds any single Kafka round trip below may take
+
+
+def _security() -> KafkaSecurity:
+    """The clients' security as the environment sets it (PLAINTEXT on the test broker)."""
+    return kafka_security(Settings())
 
 
 class Sent:
@@ -48,8 +55,8 @@ async def test_records_sent_to_the_reply_topic_come_back_in_order(
 ) -> None:
     brokers = kafka_broker.bootstrap_servers
     topic = f"sg-client-{uuid.uuid4().hex[:8]}"
-    await create_topic(brokers, topic)
-    client = make_client(client_name, brokers, 0, 2 * 1024 * 1024, WAIT)
+    await create_topic(brokers, topic, security=_security())
+    client = make_client(client_name, brokers, 0, 2 * 1024 * 1024, WAIT, _security())
     received: list[Record] = []
     loop = asyncio.get_running_loop()
     threads: set[bool] = set()
@@ -77,21 +84,21 @@ async def test_records_sent_to_the_reply_topic_come_back_in_order(
         assert not any(s.errors for s in sent)
     finally:
         await client.stop()
-        await delete_reply_topic(brokers, topic)
+        await delete_reply_topic(brokers, topic, security=_security())
     # a nonexistent topic is only looked at, never created
     assert not await _exists_after_restart(client_name, brokers, f"{topic}-nobody")
 
 
 async def _exists_after_restart(name: Any, brokers: str, topic: str) -> bool:
     probe_topic = f"sg-client-{uuid.uuid4().hex[:8]}"
-    await create_topic(brokers, probe_topic)
-    client = make_client(name, brokers, 0, 1024 * 1024, WAIT)
+    await create_topic(brokers, probe_topic, security=_security())
+    client = make_client(name, brokers, 0, 1024 * 1024, WAIT, _security())
     await client.start(probe_topic, lambda records: None)
     try:
         return await client.topic_exists(topic)
     finally:
         await client.stop()
-        await delete_reply_topic(brokers, probe_topic)
+        await delete_reply_topic(brokers, probe_topic, security=_security())
 
 
 async def test_a_record_the_broker_refuses_is_reported_too_large(
@@ -99,9 +106,9 @@ async def test_a_record_the_broker_refuses_is_reported_too_large(
 ) -> None:
     brokers = kafka_broker.bootstrap_servers
     topic = f"sg-client-{uuid.uuid4().hex[:8]}"
-    await create_topic(brokers, topic)
+    await create_topic(brokers, topic, security=_security())
     # the client takes 4 MiB; the broker's largest message is Kafka's default, about 1 MiB
-    client = make_client(client_name, brokers, 0, 4 * 1024 * 1024, WAIT)
+    client = make_client(client_name, brokers, 0, 4 * 1024 * 1024, WAIT, _security())
     await client.start(topic, lambda records: None)
     try:
         sent = Sent()
@@ -114,4 +121,4 @@ async def test_a_record_the_broker_refuses_is_reported_too_large(
         assert "too large for the Kafka broker" in str(sent.errors[0])
     finally:
         await client.stop()
-        await delete_reply_topic(brokers, topic)
+        await delete_reply_topic(brokers, topic, security=_security())

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from streamgraph.connection.kafka_security import KafkaSecurity
 from streamgraph.wire import requester as requester_module
 from streamgraph.wire.requester import KafkaRequester
 
@@ -25,7 +26,7 @@ async def test_stop_returns_although_a_task_ignores_its_cancel(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(requester_module, "STOP_TIMEOUT", 0.3)
-    requester = KafkaRequester("127.0.0.1:9", "entry")
+    requester = KafkaRequester("127.0.0.1:9", "entry", security=KafkaSecurity())
     released = asyncio.Event()
     stubborn = asyncio.create_task(_stubborn(released))
     requester._keeper = stubborn

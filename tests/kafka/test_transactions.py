@@ -19,13 +19,20 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 from workers import reading
 
+from streamgraph.connection.kafka_security import KafkaSecurity, kafka_security
 from streamgraph.core.event import Event
 from streamgraph.engines.kafka.executor import Emission
 from streamgraph.engines.kafka.state.state_table import StateTable
 from streamgraph.engines.kafka.state.step_states import StepStates
 from streamgraph.engines.kafka.transactions import PartitionTransactions, current_sender
+from streamgraph.settings import Settings
 
 pytestmark = pytest.mark.kafka
+
+
+def _security() -> KafkaSecurity:
+    """The clients' security as the environment sets it (PLAINTEXT on the test broker)."""
+    return kafka_security(Settings())
 
 
 async def _setup(brokers: str) -> tuple[str, str, PartitionTransactions]:
@@ -37,7 +44,8 @@ async def _setup(brokers: str) -> tuple[str, str, PartitionTransactions]:
         await admin.create_topics([NewTopic(source, 1, 1), NewTopic(out, 1, 1)])
     finally:
         await admin.close()
-    eos = PartitionTransactions(name, f"{name}.group", [source], {"bootstrap_servers": brokers}, {})
+    options = {"bootstrap_servers": brokers}
+    eos = PartitionTransactions(name, f"{name}.group", [source], options, {}, _security())
     await eos.on_assigned([TopicPartition(source, 0)])
     return source, out, eos
 
@@ -120,7 +128,7 @@ async def test_a_failed_transactions_state_changes_are_undone_before_the_redo(
     sees the state as it committed, not with the failed attempt's changes."""
     brokers = kafka_broker.bootstrap_servers
     source, out, eos = await _setup(brokers)
-    table = StateTable(f"{source}.state-changelog", brokers)
+    table = StateTable(f"{source}.state-changelog", brokers, _security())
     states = StepStates()
     states.by_topic[source] = table
     eos.restore = states.restore
@@ -150,7 +158,7 @@ async def test_a_failed_transactions_state_changes_are_undone_before_the_redo(
         await eos.stop()
     assert seen == [{b"k": b"one"}, {b"k": b"one"}], "the redo starts from the committed state"
     assert table.data == {b"j": b"two"}
-    restored = StateTable(table.changelog, brokers)
+    restored = StateTable(table.changelog, brokers, _security())
     await asyncio.wait_for(restored.restore([0]), 60)
     assert restored.data == {b"j": b"two"}, "the changelog holds what committed, no more"
 

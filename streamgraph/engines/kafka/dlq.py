@@ -34,6 +34,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from ...connection.kafka_security import kafka_security
 from ...errors import BrokerUnreachableError, StreamgraphError
 from ...settings import Settings
 from ...wire.codec import H_DEADLINE, H_ERROR, H_ORIGIN, H_ORIGIN_TOPIC, H_STATUS
@@ -116,14 +117,18 @@ class DeadLetterReplay:
         dead-letter topic does not exist or Kafka fails on the way.
         """
         brokers = self.settings.brokers
+        security = kafka_security(self.settings)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=brokers,
             group_id=f"{self.dlq}.replay",
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             isolation_level="read_committed",
+            **security.aiokafka_args(),
         )
-        producer = TrackingProducer(bootstrap_servers=brokers, linger_ms=5)
+        producer = TrackingProducer(
+            bootstrap_servers=brokers, linger_ms=5, **security.aiokafka_args()
+        )
         try:
             await self._start(consumer, producer)
             ends = await self._assign(consumer, producer)

@@ -13,6 +13,7 @@ from typing import Any
 
 import faust
 
+from ...connection.kafka_security import kafka_security
 from ...core.compile import Plan
 from ...settings import Settings
 from .topology import Topology
@@ -45,6 +46,7 @@ def app_transactions(
             "max_batch_size": 512 * 1024,
         },
         produced,
+        kafka_security(settings),
     )
     app.eos = eos  # type: ignore[attr-defined]  # read by transport.LeanConsumer
     eos.on_failure = app.crash

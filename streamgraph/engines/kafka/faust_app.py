@@ -15,6 +15,7 @@ from typing import Any
 
 import faust
 
+from ...connection.kafka_security import kafka_security
 from ...settings import Settings
 from .batches import LeanStream
 from .record_driver import MAX_BATCH
@@ -38,6 +39,9 @@ def new_faust_app(
     return app_class(
         app_id,
         broker=[f"kafka://{b.strip()}" for b in settings.brokers.split(",") if b.strip()],
+        # Faust's aiokafka driver gives them to its consumer and producer (whose client also
+        # creates the topics); None (PLAINTEXT) is Faust's own default
+        broker_credentials=kafka_security(settings).faust_credentials(),
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.partitions,

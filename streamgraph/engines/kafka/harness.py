@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from aiokafka import TopicPartition
 
+from ...connection.kafka_security import kafka_security
 from ...core.content import request_event
 from ...core.request_deadline import request_timeout, set_deadline
 from ...errors import BadRequestError, HTTPError, StreamgraphError
@@ -91,7 +92,12 @@ class KafkaServer:
         self, function: Any, namespace: dict[str, Any] | None, current_function: str
     ) -> None:
         # before any client exists: an unreachable broker is one clear error, nothing to clean
-        await check_reachable(self.settings.brokers, "given to serve()", START_TIMEOUT)
+        await check_reachable(
+            self.settings.brokers,
+            "given to serve()",
+            START_TIMEOUT,
+            security=kafka_security(self.settings),
+        )
         self.graph = KafkaGraph(
             function,
             self.settings,
@@ -122,7 +128,10 @@ class KafkaServer:
         # requests and replies as the HTTP gateway does them: one producer, a private reply
         # topic, correlation ids
         self.requester = KafkaRequester(
-            self.settings.brokers, self.graph.topology.entry, reply_topic=self.reply_topic
+            self.settings.brokers,
+            self.graph.topology.entry,
+            reply_topic=self.reply_topic,
+            security=kafka_security(self.settings),
         )
         await within(
             self.requester.start(),

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from ...connection.kafka_security import kafka_security
 from ...errors import StreamgraphError
 from ...gc_tuning import tune_gc
 from ...serving.artifacts import Artifact
@@ -88,7 +89,10 @@ class ModelService:
     async def run(self) -> None:
         self._runnable = await asyncio.get_running_loop().run_in_executor(None, self._load)
         await declare_topic(self.settings, self.topic, self.settings.partitions)
-        producer = TrackingProducer(bootstrap_servers=self.settings.brokers, acks="all")
+        security = kafka_security(self.settings)
+        producer = TrackingProducer(
+            bootstrap_servers=self.settings.brokers, acks="all", **security.aiokafka_args()
+        )
         consumer = AIOKafkaConsumer(
             self.topic,
             bootstrap_servers=self.settings.brokers,
@@ -97,6 +101,7 @@ class ModelService:
             auto_offset_reset="earliest",  # requests sent before any model worker ran
             session_timeout_ms=6000,  # a killed model worker's partitions move on in ~6 s
             heartbeat_interval_ms=1000,
+            **security.aiokafka_args(),
         )
         await producer.start()
         await consumer.start()

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from ...connection.kafka_security import kafka_security
 from ...errors import GatewayTimeoutError
 from ...serving.mechanisms import DEDICATED_PROCESS, Runnable, exception_by_name
 from ...settings import Settings
@@ -60,7 +61,13 @@ def consumer_group(settings: Settings, function: str, model: str) -> str:
 
 async def declare_topic(settings: Settings, topic: str, partitions: int) -> None:
     """Create `topic` unless it exists (a consumer must not subscribe to a missing topic)."""
-    await create_topic(settings.brokers, topic, partitions, settings.replication)
+    await create_topic(
+        settings.brokers,
+        topic,
+        partitions,
+        settings.replication,
+        security=kafka_security(settings),
+    )
 
 
 # -- the wire format -----------------------------------------------------------------------------
@@ -101,7 +108,10 @@ class ModelClient:
         async with self._lock:
             if self._producer is None:
                 await declare_topic(self.settings, self.reply_topic, 1)
-                consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.brokers)
+                security = kafka_security(self.settings)
+                consumer = AIOKafkaConsumer(
+                    bootstrap_servers=self.settings.brokers, **security.aiokafka_args()
+                )
                 await consumer.start()
                 partition = TopicPartition(self.reply_topic, 0)
                 consumer.assign([partition])
@@ -109,7 +119,10 @@ class ModelClient:
                 self._consumer = consumer
                 self._reader = asyncio.create_task(self._read())
                 producer = TrackingProducer(
-                    bootstrap_servers=self.settings.brokers, acks="all", linger_ms=0
+                    bootstrap_servers=self.settings.brokers,
+                    acks="all",
+                    linger_ms=0,
+                    **security.aiokafka_args(),
                 )
                 await producer.start()
                 self._producer = producer
@@ -164,7 +177,9 @@ class ModelClient:
                 await client.stop()
         self._producer = self._consumer = self._reader = None
         if started:
-            await delete_reply_topic(self.settings.brokers, self.reply_topic)
+            await delete_reply_topic(
+                self.settings.brokers, self.reply_topic, security=kafka_security(self.settings)
+            )
 
 
 class RemoteModelRunnable(Runnable):

@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from ...connection.kafka_security import KafkaSecurity
 from ...errors import StreamgraphError
 from ...wire.codec import H_ENCODING, H_ID, H_MEMBERS, H_SOURCE
 
@@ -109,6 +110,8 @@ async def scan(
     since_ms: int | None = None,
     progress: Progress | None = None,
     connect_timeout: float = 30.0,
+    *,
+    security: KafkaSecurity,
 ) -> Scan:
     """Every record of `request_id` on `function`'s topics (and `extra_topics`), in order.
     A broker that cannot be reached (within `connect_timeout` seconds) is a StreamgraphError."""
@@ -122,6 +125,7 @@ async def scan(
             since_ms,
             progress,
             connect_timeout,
+            security,
         )
     except (KafkaError, OSError, TimeoutError) as exc:
         raise StreamgraphError(f"could not read from Kafka at {brokers}: {exc!r}") from exc
@@ -136,12 +140,15 @@ async def _scan(
     since_ms: int | None,
     progress: Progress | None,
     connect_timeout: float,
+    security: KafkaSecurity,
 ) -> Scan:
-    partitions = await asyncio.wait_for(_partitions(brokers), connect_timeout)
+    partitions = await asyncio.wait_for(_partitions(brokers, security), connect_timeout)
     topics = function_topics(partitions, prefix, function)
     topics += [t for t in extra_topics if t in partitions and t not in topics]
     result = Scan(topics)
-    consumer = AIOKafkaConsumer(bootstrap_servers=brokers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=brokers, enable_auto_commit=False, **security.aiokafka_args()
+    )
     await asyncio.wait_for(consumer.start(), connect_timeout)
     try:
         steps = {t: step_of(t, prefix, function) for t in topics}
@@ -154,9 +161,9 @@ async def _scan(
     return result
 
 
-async def _partitions(brokers: str) -> dict[str, list[int]]:
+async def _partitions(brokers: str, security: KafkaSecurity) -> dict[str, list[int]]:
     """Every topic and its partitions, from one full metadata fetch (which creates nothing)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=brokers, **security.aiokafka_args())
     try:
         await admin.start()
         described = await admin.describe_topics()

@@ -36,6 +36,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, ProducerFenced
 from aiokafka.structs import TopicPartition
 
+from ...connection.kafka_security import KafkaSecurity
 from ...core.compile import Plan
 from ...core.outcome import MERGING
 from ...errors import StreamgraphError
@@ -100,11 +101,13 @@ class PartitionTransactions:
         topics: Iterable[str],
         producer_options: dict[str, Any],
         produced: dict[str, int],
+        security: KafkaSecurity,
     ) -> None:
         self.app_id = app_id
         self.topics = frozenset(topics)  # the agents' input topics (not Faust's leader topic)
         self.group_id = group_id
-        self._options = producer_options
+        self._options = producer_options  # with `bootstrap_servers`
+        self._security = security
         self._produced = produced
         self._partitions: dict[tuple[str, int], _Partition] = {}
         self._starting: dict[tuple[str, int], asyncio.Future[_Partition]] = {}
@@ -160,6 +163,7 @@ class PartitionTransactions:
             transactional_id=self.transactional_id(*key),
             transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
             **self._options,
+            **self._security.aiokafka_args(),
         )
         await producer.start()  # InitProducerId: fences the previous owner of this id
         part = self._partitions[key] = _Partition(producer, self._produced)
@@ -312,7 +316,10 @@ class PartitionTransactions:
 
     async def _admin_client(self) -> AIOKafkaAdminClient:
         if self._admin is None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self._options["bootstrap_servers"])
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=self._options["bootstrap_servers"],
+                **self._security.aiokafka_args(),
+            )
             await admin.start()
             self._admin = admin
         return self._admin

@@ -30,6 +30,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
+from ....connection.kafka_security import KafkaSecurity
 from ....errors import StreamgraphError
 from ..sender import RecordSender
 
@@ -50,9 +51,10 @@ class StateTable(MutableMapping[bytes, bytes]):
     Writes happen in a step's synchronous code; `flush` sends them (under exactly_once inside
     the partition's transaction, before it commits)."""
 
-    def __init__(self, changelog: str, brokers: str) -> None:
+    def __init__(self, changelog: str, brokers: str, security: KafkaSecurity) -> None:
         self.changelog = changelog
         self._brokers = brokers
+        self._security = security
         self.data: dict[bytes, bytes] = {}
         self._partition_of: dict[bytes, int] = {}
         # per partition: the changes not yet sent (None deletes), in order, the last one per key
@@ -168,6 +170,7 @@ class StateTable(MutableMapping[bytes, bytes]):
             bootstrap_servers=self._brokers,
             enable_auto_commit=False,
             isolation_level="read_committed",  # never an aborted change
+            **self._security.aiokafka_args(),
         )
         await consumer.start()
         try:

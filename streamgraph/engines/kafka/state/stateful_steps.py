@@ -13,6 +13,7 @@ from typing import Any
 
 import faust
 
+from ....connection.kafka_security import kafka_security
 from ....settings import Settings
 from ..topology import Topology
 from .expiring_state import ExpiringState
@@ -49,7 +50,9 @@ class StatefulSteps:
             compacting=True,
             internal=True,
         )
-        table = StateTable(changelog.get_topic_name(), self._settings.brokers)
+        table = StateTable(
+            changelog.get_topic_name(), self._settings.brokers, kafka_security(self._settings)
+        )
         if not self.states.by_topic and not self._transactional:
             self._app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]
             self._app.on_partitions_assigned.connect(self._on_partitions_assigned)  # type: ignore[arg-type]
