@@ -51,14 +51,14 @@ async def delete_reply_topic(brokers: str, topic: str, *, security: KafkaSecurit
         logger.warning("could not delete reply topic %s: %r", topic, exc)
 
 
-async def delete_topics_under(brokers: str, prefix: str) -> list[str]:
+async def delete_topics_under(brokers: str, prefix: str, *, security: KafkaSecurity) -> list[str]:
     """Delete every topic whose name starts with `prefix`; the names deleted.
 
     The test harness's servers name all their topics under a fresh prefix: deleting them when
     a server closes keeps a long test run's broker small (every client that asks for the
     metadata of all topics pays for each topic ever created, on the broker and in Python).
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=brokers, **security.aiokafka_args())
     try:
         await admin.start()
         names = [name for name in await admin.list_topics() if name.startswith(prefix)]

@@ -15,19 +15,25 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaClient
 
+from ..connection.kafka_security import KafkaSecurity
+
 __all__ = ["wait_until_visible"]
 
 #: between two metadata requests while a topic is still missing
 POLL_SECONDS = 0.05
 
 
-async def wait_until_visible(brokers: str, topics: Iterable[str], timeout: float = 30.0) -> None:
+async def wait_until_visible(
+    brokers: str, topics: Iterable[str], *, security: KafkaSecurity, timeout: float = 30.0
+) -> None:
     """Return once a metadata request lists every topic of `topics` with its partitions;
     TimeoutError naming the missing ones after `timeout` seconds."""
     wanted = set(topics)
     if not wanted:
         return
-    client = AIOKafkaClient(bootstrap_servers=brokers, client_id="streamgraph")
+    client = AIOKafkaClient(
+        bootstrap_servers=brokers, client_id="streamgraph", **security.aiokafka_args()
+    )
     deadline = time.monotonic() + timeout
     try:
         await client.bootstrap()

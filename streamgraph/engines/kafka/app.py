@@ -20,6 +20,7 @@ from typing import Any
 
 import faust
 
+from ...connection.kafka_security import kafka_security
 from ...core import tracing
 from ...core.compile import Plan, compile_graph
 from ...core.context import GraphContext
@@ -179,7 +180,9 @@ class KafkaGraph:
                 # before any consumer of this graph subscribes (wire/topic_metadata.py)
                 names = [*self.topology.all_topics()]
                 names += [name for log in self.stateful.changelogs for name in log.topics]
-                await wait_until_visible(self.settings.brokers, names)
+                await wait_until_visible(
+                    self.settings.brokers, names, security=kafka_security(self.settings)
+                )
                 self.sender()
                 self._declared.set_result(None)
             except Exception as exc:

@@ -180,7 +180,11 @@ class KafkaServer:
         plan.close()
         try:  # every topic of this server is under its prefix, and no other server's
             await within(
-                delete_topics_under(self.settings.brokers, f"{self.settings.topic_prefix}."),
+                delete_topics_under(
+                    self.settings.brokers,
+                    f"{self.settings.topic_prefix}.",
+                    security=kafka_security(self.settings),
+                ),
                 STOP_TIMEOUT,
                 "the server's topics were not deleted",
             )
