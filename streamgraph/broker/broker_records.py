@@ -47,6 +47,7 @@ class BrokerState:
     nodes: list[NodeRecord]
     data_dir: str = ""
     owner: str = ""  # who started it, as a person reads it: "streamgraph run (pid 123)"
+    security: str = ""  # "" for an open broker, else LocalKafka's security ("sasl_ssl", ...)
     started_at: float = field(default_factory=time.time)
 
     def running(self) -> bool:
@@ -85,7 +86,12 @@ def record(kafka: LocalKafka, owner: str) -> BrokerState:
         for spec, pid in zip(kafka.specs, kafka.pids, strict=True)
     ]
     return BrokerState(
-        kafka.version, kafka.bootstrap_servers, nodes, str(kafka.data_dir), owner=owner
+        kafka.version,
+        kafka.bootstrap_servers,
+        nodes,
+        str(kafka.data_dir),
+        owner=owner,
+        security=kafka.security or "",
     )
 
 

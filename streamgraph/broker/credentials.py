@@ -46,6 +46,11 @@ class Credentials:
             self._save()
         return self._passwords[user]
 
+    def forget(self, user: str) -> None:
+        """Drop `user` (its creation on the broker failed: the next call tries again)."""
+        if self._passwords.pop(user, None) is not None:
+            self._save()
+
     def secrets(self) -> list[str]:
         """Every password (for redacting text that may quote one, and for the leak tests)."""
         return list(self._passwords.values())

@@ -196,9 +196,13 @@ class LocalKafka:
                 raise ValueError(f"unknown SASL mechanism {mechanism!r}")
             if not credentials.knows(name):
                 password = credentials.password(name)
-                secure_clients.create_scram_user(
-                    self.client_env(), name, password, SCRAM_MECHANISMS
-                )
+                try:
+                    secure_clients.create_scram_user(
+                        self.client_env(), name, password, SCRAM_MECHANISMS
+                    )
+                except BaseException:
+                    credentials.forget(name)
+                    raise
             options.update(mechanism=mechanism, username=name, password=credentials.password(name))
         return secure_clients.client_environment(
             self.bootstrap_servers, protocol(self.security), **options

@@ -8,12 +8,16 @@ the broker package needs nothing from streamgraph's own client settings.
 
 from __future__ import annotations
 
+import shlex
 import ssl
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 from streamgraph.broker.acls import Acl
+from streamgraph.broker.certificates import CertificateAuthority, write_secret_text
+from streamgraph.broker.credentials import ADMIN_USER
 from streamgraph.broker.errors import BrokerError
 
 BROKERS = "STREAMGRAPH_BROKERS"
@@ -53,6 +57,31 @@ def client_environment(
         SASL_PASSWORD: password,
     }
     return {key: value for key, value in env.items() if value is not None}
+
+
+def probe_context(data_dir: Path, security: str) -> ssl.SSLContext | None:
+    """The TLS context to probe the secured broker of `data_dir` with (None: no TLS).
+
+    For `kafka status`, which has the broker's record and folder but no LocalKafka: the CA,
+    plus the admin's client certificate where the listener requires one ("ssl").
+    """
+    if security not in ("ssl", "sasl_ssl"):
+        return None
+    ca = CertificateAuthority(data_dir / "tls")
+    env = {SSL_CAFILE: str(ca.ca_path)}
+    try:
+        if security == "ssl":
+            files = ca.client(ADMIN_USER)
+            env.update({SSL_CERTFILE: str(files.certfile), SSL_KEYFILE: str(files.keyfile)})
+        return tls_context(env)
+    except OSError:  # the folder is gone or damaged: the probe then reports "not answering"
+        return None
+
+
+def write_env_file(path: Path, env: Mapping[str, str]) -> None:
+    """Write `env` as a shell file of mode 0600 (load it with `set -a; . FILE; set +a`)."""
+    lines = [f"{key}={shlex.quote(value)}" for key, value in env.items()]
+    write_secret_text(path, "\n".join(lines) + "\n")
 
 
 def tls_context(env: Mapping[str, str]) -> ssl.SSLContext:
@@ -107,17 +136,15 @@ def create_scram_user(
         UserScramCredentialUpsertion,
     )
 
-    upserts = [
-        UserScramCredentialUpsertion(
-            user,
-            ScramCredentialInfo(ScramMechanism[m.replace("-", "_")], _SCRAM_ITERATIONS),
-            password.encode(),
-        )
-        for m in mechanisms
-    ]
     with _admin(admin_env) as admin:
-        futures = admin.alter_user_scram_credentials(upserts, request_timeout=timeout)
-        _wait(futures.values(), timeout, f"could not create the SCRAM user {user!r}")
+        # one request per mechanism: Kafka refuses two changes of one user in one request
+        for mechanism in mechanisms:
+            info = ScramCredentialInfo(
+                ScramMechanism[mechanism.replace("-", "_")], _SCRAM_ITERATIONS
+            )
+            upsert = UserScramCredentialUpsertion(user, info, password.encode())
+            futures = admin.alter_user_scram_credentials([upsert], request_timeout=timeout)
+            _wait(futures.values(), timeout, f"could not create the SCRAM user {user!r}")
 
 
 def create_acls(admin_env: Mapping[str, str], acls: Iterable[Acl], timeout: float = 15.0) -> None:
@@ -179,5 +206,7 @@ __all__ = [
     "create_acls",
     "create_scram_user",
     "delete_acls",
+    "probe_context",
     "tls_context",
+    "write_env_file",
 ]

@@ -138,9 +138,10 @@ def scram_arguments(credentials: Credentials, users: Sequence[str]) -> list[str]
     return arguments
 
 
-#: Added to the broker's log4j2 config when secured: the startup dump of every setting, at INFO,
-#: so a secured broker's log shows what it runs with (Kafka prints password-typed settings,
-#: sasl.jaas.config among them, as [hidden]; a test checks that no password reaches the log).
+#: Added to the broker's log4j2 config when secured: the dump of every setting, at INFO, so a
+#: secured broker's log shows what it runs with (~2000 lines per start). Kafka prints
+#: password-typed settings as [hidden] and leaves the listener-prefixed ones (our JAAS configs)
+#: out of the dump; a test searches the log for every password to hold Kafka to that.
 LOG4J2_CONFIG_DUMP = """\
 logger.config.name = org.apache.kafka.common.config.AbstractConfig
 logger.config.level = INFO
