@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import ssl
 import stat
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from confluent_kafka.admin import AclOperation, ResourcePatternType, ResourceType
 from cryptography import x509
 
-from streamgraph.broker import broker_records
+from streamgraph.broker import broker_records, secure_clients
 from streamgraph.broker.acls import Acl, topic_access
 from streamgraph.broker.certificates import CertificateAuthority
 from streamgraph.broker.config import NodeSpec, server_properties
@@ -148,3 +149,13 @@ def test_auto_discovery_leaves_secured_brokers_out(tmp_path: Path) -> None:
         broker_records.save(tmp_path, key, state)
     assert [key for key, _ in broker_records.running_brokers(tmp_path)] == ["kafka-open"]
     assert broker_records.load(tmp_path, "kafka-secured") is not None  # status still sees it
+
+
+def test_kafka_status_probes_tls_brokers_with_their_ca(tmp_path: Path) -> None:
+    CertificateAuthority(tmp_path / "tls").ensure()
+    assert secure_clients.probe_context(tmp_path, "") is None
+    assert secure_clients.probe_context(tmp_path, "sasl_plaintext") is None
+    context = secure_clients.probe_context(tmp_path, "ssl")  # mutual TLS: the admin's cert
+    assert context is not None and context.verify_mode == ssl.CERT_REQUIRED
+    assert (tmp_path / "tls" / "client-admin.pem").is_file()
+    assert secure_clients.probe_context(tmp_path / "gone", "sasl_ssl") is None
