@@ -5,7 +5,8 @@ once with Maven), `config.py` (server.properties of each KRaft node), `probe.py`
 readiness), `jvm_process.py` (starting and stopping JVMs by pid), `broker_records.py` and
 `cli_commands.py` (`streamgraph kafka start|status|stop`), `docker.py` (the same broker from the
 apache/kafka image) and `pytest_plugin.py` (the session fixture `kafka_broker`). A secured
-broker (`LocalKafka(security=...)`): `secure_config.py` (its listeners, SASL and authorizer),
+broker (`LocalKafka(security=...)`): `broker_security.py` (what LocalKafka asks at each step),
+`secure_config.py` (its listeners, SASL and authorizer),
 `certificates.py` (its CA), `credentials.py` (its users), `secure_clients.py` (client variables,
 admin calls) and `acls.py` (the typed ACL that `grant` and `revoke` take).
 """

@@ -36,7 +36,8 @@ from typing import Self
 
 from streamgraph.broker import jvm_process, secure_clients
 from streamgraph.broker.acls import Acl
-from streamgraph.broker.certificates import CertificateAuthority, write_secret_text
+from streamgraph.broker.broker_security import BrokerSecurity
+from streamgraph.broker.certificates import write_secret_text
 from streamgraph.broker.config import (
     LOG4J2_PROPERTIES,
     NodeSpec,
@@ -44,7 +45,6 @@ from streamgraph.broker.config import (
     render_properties,
     server_properties,
 )
-from streamgraph.broker.credentials import ADMIN_USER, Credentials, check_user_name
 from streamgraph.broker.errors import BrokerError
 from streamgraph.broker.jars import DEFAULT_VERSION, STORAGE_TOOL, classpath, ensure_jars
 from streamgraph.broker.probe import (
@@ -57,14 +57,8 @@ from streamgraph.broker.probe import (
 from streamgraph.broker.secure_config import (
     DEFAULT_MECHANISM,
     LOG4J2_CONFIG_DUMP,
-    SCRAM_MECHANISMS,
     Security,
     parse_security,
-    protocol,
-    scram_arguments,
-    secured_properties,
-    uses_sasl,
-    uses_tls,
 )
 
 # C1 only and the serial collector: on 2 cores three nodes are ready in ~13 s instead of ~26 s
@@ -117,8 +111,7 @@ class LocalKafka:
         self._tie_to_parent = tie_to_parent
         self._fast_start = fast_start
         self.security: Security | None = parse_security(security)
-        self._credentials: Credentials | None = None
-        self._ca: CertificateAuthority | None = None
+        self._secure: BrokerSecurity | None = None
         self._dir: Path | None = None
         self._specs: list[NodeSpec] = []
         self._popens: list[subprocess.Popen[bytes] | None] = []
@@ -162,7 +155,7 @@ class LocalKafka:
     @property
     def ca_file(self) -> Path:
         """The CA certificate clients of a TLS broker trust (tls/ca.pem in the data folder)."""
-        return self._security_files()[1].ca_path
+        return self._secured().ca.ca_path
 
     def client_env(
         self, user: str | None = None, *, mechanism: str = DEFAULT_MECHANISM
@@ -178,35 +171,7 @@ class LocalKafka:
         """
         if self.security is None:
             return {secure_clients.BROKERS: self.bootstrap_servers}
-        name = user or ADMIN_USER
-        check_user_name(name)
-        credentials, ca = self._security_files()
-        options: dict[str, str | None] = {}
-        if uses_tls(self.security):
-            options["cafile"] = str(ca.ca_path)
-        if not uses_sasl(self.security):
-            files = ca.client(name)
-            options.update(certfile=str(files.certfile), keyfile=str(files.keyfile))
-        elif mechanism == "OAUTHBEARER":
-            options.update(mechanism=mechanism, username=name)
-        else:
-            if mechanism == "PLAIN" and name != ADMIN_USER:
-                raise ValueError("PLAIN users are fixed at start: only the admin has one")
-            if mechanism not in (*SCRAM_MECHANISMS, "PLAIN"):
-                raise ValueError(f"unknown SASL mechanism {mechanism!r}")
-            if not credentials.knows(name):
-                password = credentials.password(name)
-                try:
-                    secure_clients.create_scram_user(
-                        self.client_env(), name, password, SCRAM_MECHANISMS
-                    )
-                except BaseException:
-                    credentials.forget(name)
-                    raise
-            options.update(mechanism=mechanism, username=name, password=credentials.password(name))
-        return secure_clients.client_environment(
-            self.bootstrap_servers, protocol(self.security), **options
-        )
+        return self._secured().client_env(self.bootstrap_servers, user, mechanism)
 
     def grant(self, acls: Iterable[Acl]) -> None:
         """Create these ACL bindings, as the admin (see acls.py, e.g. `topic_access`)."""
@@ -244,8 +209,8 @@ class LocalKafka:
         log4j = LOG4J2_PROPERTIES + (LOG4J2_CONFIG_DUMP if self.security else "")
         (self._dir / "log4j2.properties").write_text(log4j)
         cluster_id = self._cluster_id()
-        if self.security is not None:
-            self._prepare_security()
+        if self.security is not None:  # the CA and passwords, kept from an earlier start if any
+            self._secure = BrokerSecurity(self.security, self._dir)
         # free ports can be taken by someone else between our check and the JVM's bind: retry
         attempts = 3 if self._port is None else 1
         for attempt in range(1, attempts + 1):
@@ -359,8 +324,7 @@ class LocalKafka:
             if self.security is None:
                 spec.properties_path.write_text(render_properties(props))
                 continue
-            credentials, ca = self._security_files()
-            props.update(secured_properties(spec, specs, self.security, ca.folder, credentials))
+            props.update(self._secured().node_properties(spec, specs))
             props.update(self._overrides)
             # it holds the PLAIN password (JAAS): readable by the owner only
             write_secret_text(spec.properties_path, render_properties(props))
@@ -384,16 +348,9 @@ class LocalKafka:
         todo = [spec for spec in self._specs if not spec.is_formatted]
         tool = [STORAGE_TOOL, "format", "-t", cluster_id, "-c"]
         commands = [[*tool, str(spec.properties_path)] for spec in todo]
-        if self.security is not None:
-            credentials = self._security_files()[0]
-            users = sorted({ADMIN_USER, *credentials.users})
-            commands = [[*c, *scram_arguments(credentials, users)] for c in commands]
-            # passwords never go on a command line (`ps` shows it to everyone): the java
-            # launcher reads the main class and its arguments from a 0600 @argfile instead
-            argfiles = [spec.directory / "format.args" for spec in todo]
-            for path, command in zip(argfiles, commands, strict=True):
-                write_secret_text(path, "\n".join(_argfile_quote(a) for a in command) + "\n")
-            commands = [[f"@{path}"] for path in argfiles]
+        folders = [spec.directory for spec in todo]
+        if self._secure is not None:
+            commands = self._secure.format_commands(commands, folders)
         commands = [[*self._jvm(256), *command] for command in commands]
         if not commands:
             return
@@ -401,14 +358,12 @@ class LocalKafka:
             with ThreadPoolExecutor(max_workers=len(commands)) as pool:
                 list(pool.map(jvm_process.run_tool, commands))
         except BrokerError as exc:
-            if self._credentials is None:
+            if self._secure is None:
                 raise
-            raise BrokerError(
-                self._credentials.redact(str(exc.args[0])), self._credentials.redact(exc.log_tail)
-            ) from None
+            raise self._secure.redacted(exc) from None
         finally:
-            for spec in todo:
-                (spec.directory / "format.args").unlink(missing_ok=True)
+            if self._secure is not None:
+                self._secure.remove_argfiles(folders)
 
     def _launch(self, spec: NodeSpec) -> subprocess.Popen[bytes]:
         command = [*self._jvm(self._heap_mb), "kafka.Kafka", str(spec.properties_path)]
@@ -418,9 +373,7 @@ class LocalKafka:
         """Wait for ApiVersions answers from the nodes, then for a metadata call listing them."""
         indexes = only if only is not None else list(range(self.nodes))
         pending = set(indexes)
-        admin = self._admin_env() if self.security is not None else {}
-        tls = secure_clients.tls_context(admin) if secure_clients.SSL_CAFILE in admin else None
-        options = secure_clients.aiokafka_options(admin) if admin else None
+        tls, options = self._secure.probe(self.bootstrap_servers) if self._secure else (None, None)
         while pending:
             self._check_alive(indexes)
             for i in sorted(pending):
@@ -446,25 +399,15 @@ class LocalKafka:
             self._check_deadline(deadline, f"cluster not ready: {reason}")
             time.sleep(0.3)
 
-    def _security_files(self) -> tuple[Credentials, CertificateAuthority]:
+    def _secured(self) -> BrokerSecurity:
         if self.security is None:
             raise BrokerError("this broker is not secured (security=None)")
-        if self._credentials is None or self._ca is None:
+        if self._secure is None:
             raise BrokerError("the broker has not been started")
-        return self._credentials, self._ca
-
-    def _prepare_security(self) -> None:
-        """The CA, broker certificate and passwords (kept from an earlier start if any)."""
-        assert self._dir is not None and self.security is not None
-        self._ca = CertificateAuthority(self._dir / "tls")
-        self._ca.ensure()
-        self._credentials = Credentials(self._dir / "credentials.json")
-        self._credentials.password(ADMIN_USER)
-        if not uses_sasl(self.security):
-            self._ca.client(ADMIN_USER)
+        return self._secure
 
     def _admin_env(self) -> dict[str, str]:
-        return self.client_env() if self.security is not None else {}
+        return self._secured().client_env(self.bootstrap_servers)
 
     def _check_alive(self, indexes: list[int]) -> None:
         for i in indexes:
@@ -489,11 +432,6 @@ class LocalKafka:
         if self._given_dir is None and self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
-
-
-def _argfile_quote(argument: str) -> str:
-    """One argument of a java @argfile: quoted, with backslashes and quotes escaped."""
-    return '"' + argument.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 __all__ = ["LocalKafka"]
