@@ -47,6 +47,7 @@ class BrokerState:
     nodes: list[NodeRecord]
     data_dir: str = ""
     owner: str = ""  # who started it, as a person reads it: "streamgraph run (pid 123)"
+    security: str = ""  # "" for an open broker, else LocalKafka's security ("sasl_ssl", ...)
     started_at: float = field(default_factory=time.time)
 
     def running(self) -> bool:
@@ -85,7 +86,12 @@ def record(kafka: LocalKafka, owner: str) -> BrokerState:
         for spec, pid in zip(kafka.specs, kafka.pids, strict=True)
     ]
     return BrokerState(
-        kafka.version, kafka.bootstrap_servers, nodes, str(kafka.data_dir), owner=owner
+        kafka.version,
+        kafka.bootstrap_servers,
+        nodes,
+        str(kafka.data_dir),
+        owner=owner,
+        security=kafka.security or "",
     )
 
 
@@ -132,10 +138,14 @@ def running_brokers(records: Path) -> list[tuple[str, BrokerState]]:
     """The recorded brokers that still run: `kafka start`'s first, then runs', newest first.
 
     A run's record whose broker is gone (the run was killed before it could clear it) is
-    removed here; `kafka start`'s stay until `kafka stop`, which reports them.
+    removed here; `kafka start`'s stay until `kafka stop`, which reports them. Secured brokers
+    (`kafka start --secure`) are left out: the callers pick a broker to connect to with no
+    credentials, which a secured one would refuse; its clients load its client.env instead.
     """
     live = []
     for key, state in recorded(records):
+        if state.security:
+            continue
         if state.running():
             live.append((key, state))
         elif key.startswith(RUN):

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import click
 
-from streamgraph.broker import broker_records, jvm_process
+from streamgraph.broker import broker_records, jvm_process, secure_clients
 from streamgraph.broker.config import DEFAULT_PORT
 from streamgraph.broker.errors import BrokerError
 from streamgraph.broker.local_kafka import LocalKafka
 from streamgraph.broker.probe import HOST, answers_api_versions
+from streamgraph.broker.secure_config import SECURITY_MODES
 
 _DATA = click.option(
     "--data",
@@ -51,8 +52,20 @@ def kafka() -> None:
     help="Client port of the first node; node i listens on PORT+i.",
 )
 @_DATA
-def start(nodes: str, port: int, data_dir: Path) -> None:
+@click.option(
+    "--secure",
+    type=click.Choice(SECURITY_MODES),
+    is_flag=False,
+    flag_value="sasl_ssl",
+    default=None,
+    help="Secure the client listener: sasl_ssl (the default of a bare --secure; SCRAM, PLAIN "
+    "and OAUTHBEARER over TLS), ssl (mutual TLS) or sasl_plaintext; with its own CA, an admin "
+    "user and ACLs. Default data folder: the state folder's kafka-MODE/.",
+)
+def start(nodes: str, port: int, data_dir: Path | None, secure: str | None) -> None:
     """Start Kafka on 127.0.0.1 and return once it serves requests."""
+    if data_dir is None and secure is not None:  # an open broker's folder has no users
+        data_dir = broker_records.default_data_dir().with_name(f"kafka-{secure}")
     data_dir, key = _where(data_dir)
     records = broker_records.folder()
     recorded = broker_records.load(records, key)
@@ -61,15 +74,19 @@ def start(nodes: str, port: int, data_dir: Path) -> None:
             f"Kafka already running at {recorded.bootstrap_servers} "
             f"(pids {recorded.running_pids()})"
         )
-        click.echo(f"export STREAMGRAPH_BROKERS={recorded.bootstrap_servers}")
+        _echo_client_env(recorded.bootstrap_servers, data_dir, recorded.security)
         return
-    broker = LocalKafka(nodes=int(nodes), port=port, data_dir=data_dir, tie_to_parent=False)
+    broker = LocalKafka(
+        nodes=int(nodes), port=port, data_dir=data_dir, tie_to_parent=False, security=secure
+    )
     try:
         broker.start()
         # record before letting go: should saving fail, exiting stops the JVMs (atexit)
         broker_records.save(
             records, key, broker_records.record(broker, owner="streamgraph kafka start")
         )
+        if secure is not None:
+            secure_clients.write_env_file(_env_file(data_dir), broker.client_env())
     except (BrokerError, OSError) as exc:
         broker.stop()
         raise click.ClickException(str(exc)) from exc
@@ -77,8 +94,25 @@ def start(nodes: str, port: int, data_dir: Path) -> None:
     broker.detach()
     click.echo(f"Kafka {broker.version} running at {broker.bootstrap_servers} (pids {pids})")
     click.echo(f"logs: {data_dir}/node-*/broker.log; stop with: streamgraph kafka stop")
-    click.echo("streamgraph commands find it from any folder; other clients need:")
-    click.echo(f"export STREAMGRAPH_BROKERS={broker.bootstrap_servers}")
+    _echo_client_env(broker.bootstrap_servers, data_dir, secure or "")
+
+
+def _echo_client_env(bootstrap_servers: str, data_dir: Path, security: str) -> None:
+    """How clients reach the broker; a secured one's secrets stay in its 0600 env file."""
+    if not security:
+        click.echo("streamgraph commands find it from any folder; other clients need:")
+        click.echo(f"export STREAMGRAPH_BROKERS={bootstrap_servers}")
+        return
+    env_file = _env_file(data_dir)
+    click.echo(f"secured ({security}); the admin's client settings, password included, are in")
+    click.echo(f"  {env_file}  (mode 0600); load them with:")
+    click.echo(f"set -a; . {env_file}; set +a")
+    if env_file.is_file():
+        click.echo("its variables, secrets left out:")
+        for line in env_file.read_text().splitlines():
+            name = line.split("=", 1)[0]
+            if name not in secure_clients.SECRET_VARIABLES:
+                click.echo(f"export {line}")
 
 
 @kafka.command()
@@ -102,13 +136,15 @@ def status(data_dir: Path | None) -> None:
     healthy = True
     for _, recorded in found:
         click.echo(f"{recorded.owner or 'a local broker'}: data in {recorded.data_dir}")
+        tls = secure_clients.probe_context(Path(recorded.data_dir), recorded.security)
         for node in recorded.nodes:
             alive = jvm_process.pid_runs(node.pid, node.marker)
-            answers = alive and answers_api_versions(HOST, node.port)
+            answers = alive and answers_api_versions(HOST, node.port, tls=tls)
             healthy = healthy and answers
             word = "serving" if answers else ("not answering" if alive else "not running")
             click.echo(f"  node {node.node_id}: pid {node.pid} {HOST}:{node.port} {word}")
-        click.echo(f"  Kafka {recorded.version} at {recorded.bootstrap_servers}")
+        secured = f", secured ({recorded.security})" if recorded.security else ""
+        click.echo(f"  Kafka {recorded.version} at {recorded.bootstrap_servers}{secured}")
     if healthy:
         return
     click.echo("Kafka is not healthy; see the logs, or `streamgraph kafka stop` to clean up")
@@ -149,6 +185,11 @@ def stop(timeout: float, data_dir: Path | None) -> None:
             if pids
             else f"Kafka at {recorded.bootstrap_servers} was not running; record cleared"
         )
+
+
+def _env_file(data_dir: Path) -> Path:
+    """The 0600 file with a secured broker's client variables (the admin's password too)."""
+    return data_dir / "client.env"
 
 
 def _where(data_dir: Path | None) -> tuple[Path, str]:

@@ -34,6 +34,9 @@ class NodeSpec:
     port: int
     controller_port: int
     directory: Path
+    #: the inter-broker listener's port; only secured nodes have one (plain nodes replicate
+    #: over their client listener)
+    internal_port: int | None = None
 
     @property
     def properties_path(self) -> Path:

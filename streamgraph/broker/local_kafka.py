@@ -8,9 +8,17 @@
     cluster.start_node(0)                     # same config and data, not formatted again
     cluster.stop()
 
+    with LocalKafka(security="sasl_ssl") as kafka:   # TLS, SASL users, ACLs (secure_config.py)
+        env = kafka.client_env()              # STREAMGRAPH_KAFKA_* of the admin (a super user)
+        env = kafka.client_env(user="alice")  # a new user with no rights yet...
+        kafka.grant(topic_access("alice", "orders", group="billing"))  # ...then some
+
 Each node is one JVM acting as broker and controller. Node `i` (0-based, as in `pids`) has the
 Kafka node.id `i + 1`. Start waits for a real answer (ApiVersions on every node, then an aiokafka
-metadata call listing all nodes) and fails with the broker's log tail when the broker dies.
+metadata call listing all nodes) and fails with the broker's log tail when the broker dies. A
+secured broker is probed the same way through its secured listener: ApiVersions over TLS (with
+the admin's client certificate where the listener requires one; SASL needs no login for it),
+then the metadata call as the admin, which proves authentication and the authorizer work too.
 """
 
 from __future__ import annotations
@@ -20,13 +28,16 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from streamgraph.broker import jvm_process
+from streamgraph.broker import jvm_process, secure_clients
+from streamgraph.broker.acls import Acl
+from streamgraph.broker.broker_security import BrokerSecurity
+from streamgraph.broker.certificates import write_secret_text
 from streamgraph.broker.config import (
     LOG4J2_PROPERTIES,
     NodeSpec,
@@ -42,6 +53,12 @@ from streamgraph.broker.probe import (
     cluster_broker_ids,
     free_ports,
     port_is_free,
+)
+from streamgraph.broker.secure_config import (
+    DEFAULT_MECHANISM,
+    LOG4J2_CONFIG_DUMP,
+    Security,
+    parse_security,
 )
 
 # C1 only and the serial collector: on 2 cores three nodes are ready in ~13 s instead of ~26 s
@@ -66,6 +83,7 @@ class LocalKafka:
         stop_timeout: float = 20.0,
         tie_to_parent: bool = True,
         fast_start: bool = True,
+        security: str | None = None,
     ) -> None:
         """Describe the cluster; nothing runs before `start()`.
 
@@ -76,7 +94,9 @@ class LocalKafka:
         (Linux), so start from a thread that lives as long as the broker should; the CLI turns
         it off to leave the broker running. `fast_start` runs the JVM with the C1 compiler and
         the serial collector (ready in half the time; tests); False gives Kafka its full JIT
-        (benchmarks, long runs).
+        (benchmarks, long runs). `security` "sasl_ssl", "ssl" (mutual TLS) or "sasl_plaintext"
+        secures the client listener, with its own CA, users and ACL authorizer in the data
+        folder (see secure_config.py); None is the open PLAINTEXT broker.
         """
         if nodes < 1:
             raise ValueError("a Kafka cluster needs at least one node")
@@ -90,6 +110,8 @@ class LocalKafka:
         self._stop_timeout = stop_timeout
         self._tie_to_parent = tie_to_parent
         self._fast_start = fast_start
+        self.security: Security | None = parse_security(security)
+        self._secure: BrokerSecurity | None = None
         self._dir: Path | None = None
         self._specs: list[NodeSpec] = []
         self._popens: list[subprocess.Popen[bytes] | None] = []
@@ -130,6 +152,43 @@ class LocalKafka:
         """Ports and folders of every node (for state files and diagnostics)."""
         return list(self._specs)
 
+    @property
+    def ca_file(self) -> Path:
+        """The CA certificate clients of a TLS broker trust (tls/ca.pem in the data folder)."""
+        return self._secured().ca.ca_path
+
+    def client_env(
+        self, user: str | None = None, *, mechanism: str = DEFAULT_MECHANISM
+    ) -> dict[str, str]:
+        """The environment a client needs: STREAMGRAPH_BROKERS and STREAMGRAPH_KAFKA_*.
+
+        `user` None is the admin (a super user). Another name is created if new, with no ACL
+        (`grant` gives it rights): a SCRAM user (SHA-512 and SHA-256, through the admin API)
+        on a SASL broker, a client certificate (CN=user) on an "ssl" one. `mechanism` picks
+        the SASL mechanism: SCRAM-SHA-512, SCRAM-SHA-256, PLAIN (the admin only: its users
+        are fixed in the JAAS config) or OAUTHBEARER (no password: the client sends an unsecured
+        JWT whose `sub` is the user, see credentials.unsecured_jwt).
+        """
+        if self.security is None:
+            return {secure_clients.BROKERS: self.bootstrap_servers}
+        return self._secured().client_env(self.bootstrap_servers, user, mechanism)
+
+    def grant(self, acls: Iterable[Acl]) -> None:
+        """Create these ACL bindings, as the admin (see acls.py, e.g. `topic_access`)."""
+        secure_clients.create_acls(self._admin_env(), acls)
+
+    def revoke(self, acls: Iterable[Acl]) -> None:
+        """Delete the ACL bindings matching these exactly, as the admin."""
+        secure_clients.delete_acls(self._admin_env(), acls)
+
+    def __repr__(self) -> str:
+        # never a password: they stay in the credentials file
+        where = self.bootstrap_servers if self._specs else "not started"
+        return (
+            f"LocalKafka(nodes={self.nodes}, version={self.version!r}, "
+            f"security={self.security!r}, {where})"
+        )
+
     def log_tail(self, lines: int = 40) -> str:
         """The last log lines of every node, each under a header naming its log file."""
         return "\n".join(
@@ -147,8 +206,11 @@ class LocalKafka:
         self._java = jvm_process.java_executable()
         self._dir = self._given_dir or Path(tempfile.mkdtemp(prefix="streamgraph-kafka-"))
         self._dir.mkdir(parents=True, exist_ok=True)
-        (self._dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
+        log4j = LOG4J2_PROPERTIES + (LOG4J2_CONFIG_DUMP if self.security else "")
+        (self._dir / "log4j2.properties").write_text(log4j)
         cluster_id = self._cluster_id()
+        if self.security is not None:  # the CA and passwords, kept from an earlier start if any
+            self._secure = BrokerSecurity(self.security, self._dir)
         # free ports can be taken by someone else between our check and the JVM's bind: retry
         attempts = 3 if self._port is None else 1
         for attempt in range(1, attempts + 1):
@@ -226,29 +288,46 @@ class LocalKafka:
                     f"{self._dir} holds a {saved['nodes']}-node cluster, not {self.nodes}: "
                     "remove the folder or use another one"
                 )
+            # users exist only if made at format time, so a folder keeps its security
+            if saved.get("security") != self.security:
+                raise BrokerError(
+                    f"{self._dir} holds a broker with security {saved.get('security')}, not "
+                    f"{self.security}: remove the folder or use another one"
+                )
             return str(saved["cluster_id"])
         cluster_id = new_cluster_id()
-        record.write_text(json.dumps({"cluster_id": cluster_id, "nodes": self.nodes}) + "\n")
+        saved = {"cluster_id": cluster_id, "nodes": self.nodes, "security": self.security}
+        record.write_text(json.dumps(saved) + "\n")
         return cluster_id
 
     def _plan(self, root: Path) -> list[NodeSpec]:
+        n = self.nodes
+        # a secured node has a third listener, for replication between brokers
+        others = 2 * n if self.security is not None else n
         if self._port is None:
-            ports = free_ports(2 * self.nodes)
-            clients, controllers = ports[: self.nodes], ports[self.nodes :]
+            ports = free_ports(n + others)
+            clients, spare = ports[:n], ports[n:]
         else:
-            clients = [self._port + i for i in range(self.nodes)]
+            clients = [self._port + i for i in range(n)]
             busy = [p for p in clients if not port_is_free(p)]
             if busy:
                 raise BrokerError(f"port {busy[0]} on {HOST} is in use (another broker running?)")
-            controllers = [p for p in free_ports(2 * self.nodes) if p not in clients]
+            spare = [p for p in free_ports(n + others) if p not in clients]
+        internal = spare[n : 2 * n] if self.security is not None else [None] * n
         specs = [
-            NodeSpec(i + 1, clients[i], controllers[i], root / f"node-{i + 1}")
-            for i in range(self.nodes)
+            NodeSpec(i + 1, clients[i], spare[i], root / f"node-{i + 1}", internal[i])
+            for i in range(n)
         ]
         for spec in specs:
             spec.directory.mkdir(parents=True, exist_ok=True)
             props = server_properties(spec, specs, self._overrides)
-            spec.properties_path.write_text(render_properties(props))
+            if self.security is None:
+                spec.properties_path.write_text(render_properties(props))
+                continue
+            props.update(self._secured().node_properties(spec, specs))
+            props.update(self._overrides)
+            # it holds the PLAIN password (JAAS): readable by the owner only
+            write_secret_text(spec.properties_path, render_properties(props))
         return specs
 
     def _jvm(self, heap_mb: int) -> list[str]:
@@ -267,11 +346,24 @@ class LocalKafka:
     def _format(self, cluster_id: str) -> None:
         """Format the nodes that are new, in parallel (one short JVM each)."""
         todo = [spec for spec in self._specs if not spec.is_formatted]
-        tool = [*self._jvm(256), STORAGE_TOOL, "format", "-t", cluster_id, "-c"]
+        tool = [STORAGE_TOOL, "format", "-t", cluster_id, "-c"]
         commands = [[*tool, str(spec.properties_path)] for spec in todo]
-        if commands:
+        folders = [spec.directory for spec in todo]
+        if self._secure is not None:
+            commands = self._secure.format_commands(commands, folders)
+        commands = [[*self._jvm(256), *command] for command in commands]
+        if not commands:
+            return
+        try:
             with ThreadPoolExecutor(max_workers=len(commands)) as pool:
                 list(pool.map(jvm_process.run_tool, commands))
+        except BrokerError as exc:
+            if self._secure is None:
+                raise
+            raise self._secure.redacted(exc) from None
+        finally:
+            if self._secure is not None:
+                self._secure.remove_argfiles(folders)
 
     def _launch(self, spec: NodeSpec) -> subprocess.Popen[bytes]:
         command = [*self._jvm(self._heap_mb), "kafka.Kafka", str(spec.properties_path)]
@@ -281,10 +373,11 @@ class LocalKafka:
         """Wait for ApiVersions answers from the nodes, then for a metadata call listing them."""
         indexes = only if only is not None else list(range(self.nodes))
         pending = set(indexes)
+        tls, options = self._secure.probe(self.bootstrap_servers) if self._secure else (None, None)
         while pending:
             self._check_alive(indexes)
             for i in sorted(pending):
-                if answers_api_versions(HOST, self._specs[i].port, timeout=1.0):
+                if answers_api_versions(HOST, self._specs[i].port, timeout=1.0, tls=tls):
                     pending.discard(i)
             if pending:
                 self._check_deadline(deadline, f"nodes {sorted(pending)} never answered")
@@ -294,7 +387,9 @@ class LocalKafka:
             self._check_alive(indexes)
             remaining = max(1.0, deadline - time.monotonic())
             try:
-                listed = set(cluster_broker_ids(self.bootstrap_servers, min(10.0, remaining)))
+                listed = set(
+                    cluster_broker_ids(self.bootstrap_servers, min(10.0, remaining), options)
+                )
             except Exception as exc:  # any client error means "not yet"
                 listed, reason = set(), f"{type(exc).__name__}: {exc}"
             else:
@@ -303,6 +398,16 @@ class LocalKafka:
                 return
             self._check_deadline(deadline, f"cluster not ready: {reason}")
             time.sleep(0.3)
+
+    def _secured(self) -> BrokerSecurity:
+        if self.security is None:
+            raise BrokerError("this broker is not secured (security=None)")
+        if self._secure is None:
+            raise BrokerError("the broker has not been started")
+        return self._secure
+
+    def _admin_env(self) -> dict[str, str]:
+        return self._secured().client_env(self.bootstrap_servers)
 
     def _check_alive(self, indexes: list[int]) -> None:
         for i in indexes:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import struct
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 HOST = "127.0.0.1"
 
@@ -48,26 +51,36 @@ def port_is_free(port: int) -> bool:
 
 
 def answers_api_versions(
-    host: str, port: int, timeout: float = 2.0, *, check_listening: bool = True
+    host: str,
+    port: int,
+    timeout: float = 2.0,
+    *,
+    check_listening: bool = True,
+    tls: ssl.SSLContext | None = None,
 ) -> bool:
     """True when the broker at host:port answers an ApiVersions v0 request without error.
 
     `check_listening` first looks whether anything listens on the port here (see
     `_may_listen`); turn it off for brokers on other hosts or behind Docker's port mapping.
+    `tls` wraps the connection for a TLS listener (with a client certificate when the
+    listener requires one). On a SASL listener the request needs no login: clients ask
+    ApiVersions before they authenticate, so every broker answers it.
     """
     client_id = b"streamgraph-probe"
     header = struct.pack(">hhih", _API_VERSIONS, 0, _CORRELATION_ID, len(client_id)) + client_id
     if check_listening and not _may_listen(port):
         return False
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            if sock.getsockname() == sock.getpeername():
-                _reset(sock)
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            if raw.getsockname() == raw.getpeername():
+                _reset(raw)
                 return False
-            sock.settimeout(timeout)
-            sock.sendall(struct.pack(">i", len(header)) + header)
-            size = struct.unpack(">i", _read_exactly(sock, 4))[0]
-            body = _read_exactly(sock, size)
+            raw.settimeout(timeout)
+            # the TLS socket takes over the connection: closing it closes both
+            with raw if tls is None else tls.wrap_socket(raw, server_hostname=host) as sock:
+                sock.sendall(struct.pack(">i", len(header)) + header)
+                size = struct.unpack(">i", _read_exactly(sock, 4))[0]
+                body = _read_exactly(sock, size)
     except (OSError, struct.error):
         return False
     if len(body) < 6:
@@ -76,22 +89,28 @@ def answers_api_versions(
     return correlation_id == _CORRELATION_ID and error_code == 0
 
 
-def cluster_broker_ids(bootstrap_servers: str, timeout: float = 10.0) -> list[int]:
+def cluster_broker_ids(
+    bootstrap_servers: str, timeout: float = 10.0, client_options: Mapping[str, Any] | None = None
+) -> list[int]:
     """The node ids the cluster's metadata lists, asked through an aiokafka admin client.
 
     Runs on its own thread and event loop, so it works whether or not the caller is inside a
-    running loop (an async test starting a broker, for instance).
+    running loop (an async test starting a broker, for instance). `client_options` are extra
+    aiokafka arguments: the security settings of a secured broker.
     """
+    options = dict(client_options or {})
     with ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(asyncio.run, _describe_cluster(bootstrap_servers, timeout))
+        future = pool.submit(asyncio.run, _describe_cluster(bootstrap_servers, timeout, options))
         return future.result(timeout=timeout + 5)
 
 
-async def _describe_cluster(bootstrap_servers: str, timeout: float) -> list[int]:
+async def _describe_cluster(
+    bootstrap_servers: str, timeout: float, options: dict[str, Any]
+) -> list[int]:
     from aiokafka.admin import AIOKafkaAdminClient  # imported late: the CLI starts faster
 
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout * 1000)
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout * 1000), **options
     )
     await admin.start()
     try:
