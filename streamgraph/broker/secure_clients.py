@@ -19,6 +19,7 @@ from streamgraph.broker.acls import Acl
 from streamgraph.broker.certificates import CertificateAuthority, write_secret_text
 from streamgraph.broker.credentials import ADMIN_USER
 from streamgraph.broker.errors import BrokerError
+from streamgraph.connection.kafka_security import security_of_env
 
 BROKERS = "STREAMGRAPH_BROKERS"
 PREFIX = "STREAMGRAPH_KAFKA_"
@@ -93,33 +94,9 @@ def tls_context(env: Mapping[str, str]) -> ssl.SSLContext:
 
 
 def aiokafka_options(env: Mapping[str, str]) -> dict[str, Any]:
-    """aiokafka keyword arguments for `env` (SCRAM or PLAIN; the readiness probe's admin)."""
-    options: dict[str, Any] = {"security_protocol": env.get(SECURITY_PROTOCOL, "PLAINTEXT")}
-    if SSL_CAFILE in env:
-        options["ssl_context"] = tls_context(env)
-    if SASL_MECHANISM in env:
-        options["sasl_mechanism"] = env[SASL_MECHANISM]
-        options["sasl_plain_username"] = env[SASL_USERNAME]
-        options["sasl_plain_password"] = env[SASL_PASSWORD]
-    return options
-
-
-def confluent_config(env: Mapping[str, str]) -> dict[str, str]:
-    """librdkafka settings for `env` (SCRAM, PLAIN or mutual TLS)."""
-    config = {
-        "bootstrap.servers": env[BROKERS],
-        "security.protocol": env.get(SECURITY_PROTOCOL, "PLAINTEXT"),
-    }
-    names = {
-        SASL_MECHANISM: "sasl.mechanism",
-        SASL_USERNAME: "sasl.username",
-        SASL_PASSWORD: "sasl.password",
-        SSL_CAFILE: "ssl.ca.location",
-        SSL_CERTFILE: "ssl.certificate.location",
-        SSL_KEYFILE: "ssl.key.location",
-    }
-    config.update({names[key]: value for key, value in env.items() if key in names})
-    return config
+    """aiokafka keyword arguments for `env` (the readiness probe's admin), from the one place
+    that maps security settings to clients (connection/kafka_security.py)."""
+    return dict(security_of_env(env).aiokafka_args())
 
 
 def create_scram_user(
@@ -171,8 +148,8 @@ class _admin:
     def __init__(self, env: Mapping[str, str]) -> None:
         from confluent_kafka.admin import AdminClient  # late: the CLI starts faster
 
-        config: dict[str, str | int | float | bool] = dict(confluent_config(env))
-        self.client = AdminClient(config)
+        config = {"bootstrap.servers": env[BROKERS]}
+        self.client = AdminClient({**config, **security_of_env(env).confluent_config()})
 
     def __enter__(self) -> Any:
         return self.client
@@ -202,7 +179,6 @@ __all__ = [
     "SSL_KEYFILE",
     "aiokafka_options",
     "client_environment",
-    "confluent_config",
     "create_acls",
     "create_scram_user",
     "delete_acls",

@@ -35,7 +35,7 @@ from .token_provider import load_token_source, oauth_cb, token_provider
 if TYPE_CHECKING:
     from faust.types.auth import CredentialsT
 
-__all__ = ["MECHANISMS", "PROTOCOLS", "KafkaSecurity", "kafka_security"]
+__all__ = ["MECHANISMS", "PROTOCOLS", "KafkaSecurity", "kafka_security", "security_of_env"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -200,6 +200,33 @@ def kafka_security(settings: Settings) -> KafkaSecurity:
 def _built(settings: Settings, _given: frozenset[str]) -> KafkaSecurity:
     file = read_properties(settings.kafka_config_file) if settings.kafka_config_file else None
     security = _merged(settings, file)
+    check(security)
+    if security.uses_tls:
+        _load_tls(security)
+    return security
+
+
+def security_of_env(env: Mapping[str, str]) -> KafkaSecurity:
+    """The security the STREAMGRAPH_KAFKA_* variables of `env` describe, not this process's
+    environment: the clients a local broker's own admin makes from its `client_env()`."""
+
+    def get(name: str) -> str | None:
+        return env.get(f"STREAMGRAPH_KAFKA_{name}") or None
+
+    def path(name: str) -> Path | None:
+        value = get(name)
+        return Path(value) if value else None
+
+    password = get("SASL_PASSWORD")
+    security = KafkaSecurity(
+        protocol=(get("SECURITY_PROTOCOL") or "PLAINTEXT").strip().upper(),
+        mechanism=(get("SASL_MECHANISM") or "").strip().upper() or None,
+        username=get("SASL_USERNAME"),
+        password=SecretStr(password) if password else None,
+        cafile=path("SSL_CAFILE"),
+        certfile=path("SSL_CERTFILE"),
+        keyfile=path("SSL_KEYFILE"),
+    )
     check(security)
     if security.uses_tls:
         _load_tls(security)
