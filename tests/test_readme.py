@@ -54,6 +54,12 @@ NOT_RUN = {
     "The whole stack in one command #1": "alternative ways to start one command, each serving "
     "until Ctrl-C (one on a placeholder host:9092); tests/cli/test_run.py runs them",
     "Tracing #2": "needs Docker (Jaeger's image); no Docker engine on the CI machine",
+    "Connecting to a secured cluster #1": "a Confluent Cloud host, beyond this machine; "
+    "tests/cli/test_secured_cluster.py runs the same properties file form (and `faust -A "
+    "topologies.cyclic worker`) against the local secured broker",
+    "Connecting to a secured cluster #2": "an MSK host, beyond this machine; "
+    "tests/cli/test_secured_cluster.py runs SCRAM-SHA-512, mutual TLS and OAUTHBEARER against "
+    "the local secured broker",
 }
 
 # blocks that only work together, in this order, in one shell (a reader's one terminal)
