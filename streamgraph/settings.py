@@ -203,18 +203,18 @@ class Settings(BaseSettings):
         "https://api.openai.com/v1",
         description="OpenAI-compatible chat-completions server for LLModel's `openai://` models.",
     )
-    llm_api_key: str | None = Field(
+    llm_api_key: SecretStr | None = Field(
         None,
-        description="Bearer key for llm_base_url (never logged).",
+        description="Bearer key for llm_base_url (a secret: never logged or shown).",
     )
     llm_model: str = Field(
         "gpt-4o-mini",
         description="Model the examples ask llm_base_url for when an LLM is configured.",
     )
-    gateway_tokens: str = Field(
-        "",
+    gateway_tokens: SecretStr = Field(
+        SecretStr(""),
         description="Comma-separated bearer tokens the gateway accepts; empty: no auth. The "
-        "health endpoints stay open.",
+        "health endpoints stay open. Secrets: never logged or shown.",
     )
     lean_transport: bool = Field(
         True,

@@ -60,3 +60,20 @@ def test_secrets_are_environment_variables(clean: pytest.MonkeyPatch) -> None:
     clean.setenv("MY_STEP_TOKEN", "s3cret")
     assert secret("MY_STEP_TOKEN") == "s3cret"
     assert secret("NOT_SET_ANYWHERE_42") is None
+
+
+def test_no_secret_setting_shows_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets = {
+        "STREAMGRAPH_LLM_API_KEY": "sk-llm-secret-1",
+        "STREAMGRAPH_GATEWAY_TOKENS": "tok-secret-2,tok-secret-3",
+        "STREAMGRAPH_KAFKA_SASL_PASSWORD": "kafka-secret-4",
+        "STREAMGRAPH_KAFKA_SSL_KEY_PASSWORD": "key-secret-5",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    shown = repr(settings) + str(settings) + str(settings.model_dump())
+    for value in secrets.values():
+        for part in value.split(","):
+            assert part not in shown
+    assert settings.gateway_tokens.get_secret_value() == "tok-secret-2,tok-secret-3"

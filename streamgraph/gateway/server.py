@@ -216,7 +216,9 @@ def make_app(
     """The aiohttp application; the requester is started and stopped with it. `openai`: the
     function's `spec.openai_frontend` (`fn.set_openai_frontend()`), served under its prefix."""
     tracing.configure(settings.otel_endpoint, settings.otel_service_name)
-    tokens = frozenset(t.strip() for t in settings.gateway_tokens.split(",") if t.strip())
+    tokens = frozenset(
+        t.strip() for t in settings.gateway_tokens.get_secret_value().split(",") if t.strip()
+    )
     app = web.Application(
         client_max_size=settings.max_body_bytes + 1024,
         middlewares=[bearer_auth(tokens)] if tokens else [],

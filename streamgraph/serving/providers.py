@@ -51,7 +51,10 @@ def llm_connection_defaults() -> LLMConnection:
     from ..settings import Settings
 
     settings = Settings()
-    return LLMConnection(base_url=settings.llm_base_url, api_key=settings.llm_api_key or None)
+    return LLMConnection(
+        base_url=settings.llm_base_url,
+        api_key=key.get_secret_value() if (key := settings.llm_api_key) else None,
+    )
 
 
 class ModelProvider(ABC):

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from pydantic import SecretStr
 
 import streamgraph as sg
 from streamgraph.gateway import gateway_app
@@ -147,7 +148,9 @@ async def test_bearer_tokens_guard_everything_but_health(
 ) -> None:
     fn = sg.new_function("gw-auth", namespace=NAMES)
     fn.set_topology("flow").to(name="d", handler="double").respond()
-    server, client = await _client(fn, kafka_broker, kafka_client, gateway_tokens="alpha, beta")
+    server, client = await _client(
+        fn, kafka_broker, kafka_client, gateway_tokens=SecretStr("alpha, beta")
+    )
     try:
         assert (await client.get("/healthz")).status == 200
         missing = await client.post("/", json={"x": 1})

@@ -12,6 +12,7 @@ import openai
 import pytest
 import requests
 from gateway_live import LiveGateway
+from pydantic import SecretStr
 
 import streamgraph as sg
 from agents.desk_selector import MyModelSelector
@@ -323,7 +324,7 @@ def test_chunks_arrive_as_made_and_a_broken_stream_raises(gateway: LiveGateway) 
 
 
 def test_the_api_key_is_the_gateways_bearer_token(engine: str) -> None:
-    with live_gateway(chat_llm(), engine, gateway_tokens="sk-right") as live:
+    with live_gateway(chat_llm(), engine, gateway_tokens=SecretStr("sk-right")) as live:
         said = client(live, api_key="sk-right").chat.completions.create(
             model="echo-1", messages=[{"role": "user", "content": "let me in"}]
         )
