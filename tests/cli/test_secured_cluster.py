@@ -72,13 +72,19 @@ def _no_secret(text: str, kafka: LocalKafka) -> None:
         assert password not in text
 
 
+@pytest.mark.parametrize("lean", ["true", "false"])
 def test_sasl_ssl_with_scram_sha_512_serves_a_graph(
-    secured: LocalKafka, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    secured: LocalKafka,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    lean: str,
 ) -> None:
+    """On streamgraph's lean transport and on Faust's stock classes."""
     caplog.set_level(logging.DEBUG)
     env = secured.client_env()
     assert env["STREAMGRAPH_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
     _use(monkeypatch, env)
+    monkeypatch.setenv("STREAMGRAPH_LEAN_TRANSPORT", lean)
     assert _round_trip(env["STREAMGRAPH_BROKERS"]) == {"q": 1}
     _no_secret(caplog.text, secured)
 
@@ -88,7 +94,7 @@ def test_oauthbearer_with_a_token_provider_serves_a_graph(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     env = secured.client_env(mechanism="OAUTHBEARER")
-    env["STREAMGRAPH_KAFKA_OAUTH_TOKEN_PROVIDER"] = "oauth_tokens:admin_token"
+    env["STREAMGRAPH_KAFKA_OAUTH_TOKEN_PROVIDER"] = "secured_cluster_tokens:admin_token"
     _use(monkeypatch, env)
     assert _round_trip(env["STREAMGRAPH_BROKERS"]) == {"q": 1}
     _no_secret(caplog.text, secured)

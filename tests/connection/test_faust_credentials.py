@@ -1,11 +1,14 @@
-"""A Faust app's credentials reach its consumer and producer (whose client creates topics), on
-streamgraph's lean app and on Faust's stock one; no broker is reached."""
+"""A Faust app gets the credentials, as Faust's aiokafka driver turns them into its consumer's
+and producer's arguments (`credentials_to_aiokafka_auth`, public), on streamgraph's lean app and
+on Faust's stock one; no broker is reached. tests/cli/test_secured_cluster.py serves on a
+secured broker with both."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from pydantic import SecretStr
 
 from streamgraph.engines.kafka.faust_app import new_faust_app
@@ -20,7 +23,7 @@ SASL = {
 
 
 @pytest.mark.parametrize("lean", [True, False])
-async def test_the_consumer_and_producer_get_the_credentials(
+def test_the_consumer_and_producer_get_the_credentials(
     clean: pytest.MonkeyPatch, tmp_path: Path, lean: bool
 ) -> None:
     settings = Settings(
@@ -32,23 +35,15 @@ async def test_the_consumer_and_producer_get_the_credentials(
     )
     app = new_faust_app("sg-credentials", settings, lean, {})
     assert "faust-s3cret" not in repr(app.conf.broker_credentials)
-    assert {k: v for k, v in app.producer._settings_auth().items() if k in SASL} == SASL
-    consumer = app.consumer._thread._create_worker_consumer(app.transport)
-    try:
-        client = consumer._client
-        assert (client._security_protocol, client._sasl_mechanism) == (
-            "SASL_PLAINTEXT",
-            "SCRAM-SHA-512",
-        )
-        assert (client._sasl_plain_username, client._sasl_plain_password) == (
-            "alice",
-            "faust-s3cret",
-        )
-    finally:
-        await consumer.stop()
+    assert dict(credentials_to_aiokafka_auth(app.conf.broker_credentials)) == {
+        **SASL,
+        "ssl_context": None,  # SASL_PLAINTEXT
+    }
 
 
-async def test_plaintext_leaves_faust_as_it_was(clean: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_plaintext_leaves_faust_as_it_was(clean: pytest.MonkeyPatch, tmp_path: Path) -> None:
     app = new_faust_app("sg-plain", Settings(state_dir=tmp_path), True, {})
     assert app.conf.broker_credentials is None
-    assert app.producer._settings_auth() == {"security_protocol": "PLAINTEXT"}
+    assert dict(credentials_to_aiokafka_auth(app.conf.broker_credentials)) == {
+        "security_protocol": "PLAINTEXT"
+    }

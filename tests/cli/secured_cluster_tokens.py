@@ -1,5 +1,5 @@
 """A token provider for STREAMGRAPH_KAFKA_OAUTH_TOKEN_PROVIDER in the secured tests:
-`oauth_tokens:admin_token` gives the local broker's unsecured JWT of its admin."""
+`secured_cluster_tokens:admin_token` gives the local broker's unsecured JWT of its admin."""
 
 from __future__ import annotations
 
