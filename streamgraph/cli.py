@@ -8,6 +8,7 @@ send                streamgraph/commands/send.py             JSON lines in, answ
 describe, plot      streamgraph/commands/describe.py         the graph as text or as a picture
 dlq replay          streamgraph/commands/dlq.py              dead letters back to their step
 inspect             streamgraph/commands/inspect_request.py  one request's records on every topic
+acls                streamgraph/commands/acls.py             the Kafka ACLs a function needs
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 import click
 
 from streamgraph.broker.cli_commands import kafka
+from streamgraph.commands.acls import acls
 from streamgraph.commands.describe import describe, plot
 from streamgraph.commands.dlq import dlq
 from streamgraph.commands.inspect_request import inspect
@@ -44,7 +46,7 @@ def working_folder_first() -> None:
         sys.path.insert(0, folder)
 
 
-for command in (run, worker, gateway, kafka, topics, send, describe, plot, dlq, inspect):
+for command in (run, worker, gateway, kafka, topics, send, describe, plot, dlq, inspect, acls):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -91,6 +91,12 @@ class _Waiter:
             self.first.set_exception(exc)
 
 
+def reply_topic_prefix(entry_topic: str) -> str:
+    """What the private reply topics of the callers of `entry_topic` start with (a uuid each):
+    gateways and `streamgraph send` create, read and delete them."""
+    return f"{entry_topic}.replies."
+
+
 class KafkaRequester:
     """Sends events to an entry topic and waits for their replies on a private reply topic."""
 
@@ -118,7 +124,7 @@ class KafkaRequester:
         # the broker's message.max.bytes decides, and a refusal comes back as a 413 at once
         self.max_request_bytes = max(max_request_bytes + 64 * 1024, 1024 * 1024)
         self.entry_topic = entry_topic
-        self.reply_topic = reply_topic or f"{entry_topic}.replies.{uuid.uuid4().hex[:12]}"
+        self.reply_topic = reply_topic or reply_topic_prefix(entry_topic) + uuid.uuid4().hex[:12]
         self.client_name = client
         self.send_timeout = send_timeout
         self._waiters: dict[str, _Waiter] = {}

@@ -21,7 +21,7 @@ from .batches import LeanStream
 from .record_driver import MAX_BATCH
 from .transport import LeanApp, LeanSchema
 
-__all__ = ["faust_datadir", "new_faust_app", "step_schema"]
+__all__ = ["faust_datadir", "leader_topic", "new_faust_app", "step_schema"]
 
 # how much one fetch brings per partition: ~600 small events, more than an agent batch; Faust's
 # 1 MiB default held ~40 MB more under a burst for no more throughput (bench/kafka_pipeline.py)
@@ -66,6 +66,12 @@ def new_faust_app(
             **app_options,
         },
     )
+
+
+def leader_topic(app_id: str) -> str:
+    """The topic Faust's LeaderAssignor creates and every worker of the app subscribes to (one
+    partition: its owner is the app's leader), named after the app id."""
+    return f"{app_id}-__assignor-__leader"
 
 
 def step_schema(lean: bool) -> faust.Schema:

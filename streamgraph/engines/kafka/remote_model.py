@@ -55,6 +55,11 @@ def request_topic(settings: Settings, function: str, model: str) -> str:
     return settings.topic(function, f"model.{model}.req")
 
 
+def reply_topic_prefix(settings: Settings, function: str) -> str:
+    """What every step worker's private reply topic for its model workers starts with."""
+    return settings.topic(function, "model.replies.")
+
+
 def consumer_group(settings: Settings, function: str, model: str) -> str:
     return settings.topic(function, f"model.{model}")
 
@@ -94,7 +99,7 @@ class ModelClient:
 
     def __init__(self, settings: Settings, function: str) -> None:
         self.settings = settings
-        self.reply_topic = settings.topic(function, f"model.replies.{uuid.uuid4().hex[:12]}")
+        self.reply_topic = reply_topic_prefix(settings, function) + uuid.uuid4().hex[:12]
         self._waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._declared: set[str] = set()
         self._producer: AIOKafkaProducer | None = None
@@ -227,5 +232,6 @@ __all__ = [
     "RemoteModels",
     "consumer_group",
     "dedicated_models",
+    "reply_topic_prefix",
     "request_topic",
 ]

@@ -43,7 +43,12 @@ from ...errors import StreamgraphError
 from .sender import RecordSender
 from .topology import Topology
 
-__all__ = ["PartitionTransactions", "current_sender", "refuse_unsupported"]
+__all__ = [
+    "PartitionTransactions",
+    "current_sender",
+    "refuse_unsupported",
+    "transactional_id_prefix",
+]
 
 logger = logging.getLogger("streamgraph.kafka.eos")
 
@@ -70,6 +75,12 @@ Work = Callable[[list[Any]], Awaitable[None]]  # runs the steps on records, insi
 Done = Callable[[list[Any]], None]  # called with the records once their transaction committed
 # (assigned, fresh): keep the state of `assigned` partitions only; read `fresh` ones' again
 Restore = Callable[[set[Key], set[Key]], Awaitable[None]]
+
+
+def transactional_id_prefix(app_id: str) -> str:
+    """What every transactional id of the app `app_id` starts with (`|` is in no topic name,
+    so no other app's ids start with it)."""
+    return f"{app_id}|"
 
 
 class _Lane:
@@ -126,7 +137,7 @@ class PartitionTransactions:
         self.dropped = 0  # batches dropped because another worker owns their partition now
 
     def transactional_id(self, topic: str, partition: int) -> str:
-        return f"{self.app_id}|{topic}|{partition}"
+        return f"{transactional_id_prefix(self.app_id)}{topic}|{partition}"
 
     async def on_assigned(self, assigned: Iterable[Any]) -> None:
         """Start the producers of newly assigned partitions; stop those of revoked ones.

@@ -20,7 +20,13 @@ from .expiring_state import ExpiringState
 from .state_table import StateTable
 from .step_states import StepStates
 
-__all__ = ["StatefulSteps"]
+__all__ = ["StatefulSteps", "changelog_topic"]
+
+
+def changelog_topic(app_id: str, step_topic: str) -> str:
+    """The changelog of a Merge or Collector step's table: Faust's name for a table's
+    (`<app id>-<table>-changelog`), the table named after the step's topic."""
+    return f"{app_id}-{step_topic}.state-changelog"
 
 
 class StatefulSteps:
@@ -42,9 +48,8 @@ class StatefulSteps:
 
     def add(self, name: str) -> None:
         """A Merge or Collector step's table and its changelog topic."""
-        table_name = f"{self._topology.step_topics[name]}.state"
         changelog = self._app.topic(
-            f"{self._app.conf.id}-{table_name}-changelog",  # Faust's name for a table's
+            changelog_topic(self._app.conf.id, self._topology.step_topics[name]),
             partitions=self._settings.partitions,
             replicas=self._settings.replication,
             compacting=True,
