@@ -75,11 +75,13 @@ def refusals_raised(brokers: str, security: KafkaSecurity) -> Iterator[QuietBoot
 
 class QuietBootstrap(logging.Filter):
     """On the `aiokafka` logger while a client bootstraps: drops its "Unable connect to ..."
-    lines (the error raised says it once), keeping the last one's cause in `last`."""
+    lines (the error raised says it once), keeping the last one's cause in `last` (its text)
+    and `last_error` (the exception, for connection/kafka_failures.py)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.last = ""
+        self.last_error: BaseException | None = None
 
     def filter(self, record: logging.LogRecord) -> bool:
         if str(record.msg).startswith("Unable connect to"):

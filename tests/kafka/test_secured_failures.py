@@ -8,6 +8,7 @@ failure run side by side; each must end non-zero within 30 s of its own start.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import subprocess
@@ -27,6 +28,8 @@ import pytest
 
 from streamgraph.broker import LocalKafka
 from streamgraph.broker.acls import Acl
+from streamgraph.connection.kafka_security import security_of_env
+from streamgraph.wire.reach import check_reachable
 
 pytestmark = pytest.mark.kafka
 
@@ -322,6 +325,17 @@ def test_gateways_stay_up_not_ready_saying_why(secured: Secured, tmp_path: Path)
     with ThreadPoolExecutor(len(cases)) as pool:
         took = list(pool.map(lambda c: _gateway_reason(c[0], *c[1]), cases))
     assert max(took) < LIMIT, took
+
+
+async def test_a_plain_login_logged_at_debug_shows_no_password(
+    secured: Secured, caplog: pytest.LogCaptureFixture
+) -> None:
+    """aiokafka logs each request at DEBUG; a PLAIN login's holds the password in the clear."""
+    env = dict(secured.admin, STREAMGRAPH_KAFKA_SASL_MECHANISM="PLAIN")
+    caplog.set_level(logging.DEBUG, logger="aiokafka")
+    await check_reachable(env["STREAMGRAPH_BROKERS"], security=security_of_env(env))
+    assert "SaslAuthenticateRequest_v1(<redacted>)" in caplog.text
+    OUTPUTS.append(caplog.text)
 
 
 def test_no_output_shows_a_password(secured: Secured) -> None:
