@@ -22,13 +22,18 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from streamgraph.broker import LocalKafka
 from streamgraph.broker.acls import Acl
 from streamgraph.connection.kafka_security import security_of_env
+from streamgraph.core.event import Event
+from streamgraph.wire.codec import encode
 from streamgraph.wire.reach import check_reachable
 
 pytestmark = pytest.mark.kafka
@@ -262,6 +267,54 @@ def test_workers_without_acls_stop_naming_the_topic_or_the_group(
         secured.kafka.revoke([Acl("bob", "topic", topics_only, "all", pattern="prefixed")])
     _worker_line(no_acl, brokers, "denied User:bob", f"topic {bare}.{FUNCTION}")
     _worker_line(no_group, brokers, "denied User:bob", f"group {topics_only}.{FUNCTION}")
+
+
+async def _one_event(env: dict[str, str], topic: str) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=env["STREAMGRAPH_BROKERS"], **security_of_env(env).aiokafka_args()
+    )
+    await producer.start()
+    try:
+        key, value, headers = encode(Event({"x": 1}, None, "/", "POST", {}, "application/json"))
+        await producer.send_and_wait(topic, value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+
+
+async def _committed(env: dict[str, str], group: str) -> dict[Any, Any]:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=env["STREAMGRAPH_BROKERS"], **security_of_env(env).aiokafka_args()
+    )
+    await admin.start()
+    try:
+        offsets: dict[Any, Any] = await admin.list_consumer_group_offsets(group)
+        return offsets
+    finally:
+        await admin.close()
+
+
+async def test_a_worker_refused_a_write_stops_committing_nothing(
+    secured: Secured, tmp_path: Path
+) -> None:
+    """bob may create and read topics, in its group, but write none: the first result it sends is
+    refused, and the worker ends with the line, its input uncommitted (read again later)."""
+    prefix = f"f{uuid.uuid4().hex[:8]}"
+    admin = _env(secured.admin, tmp_path, STREAMGRAPH_TOPIC_PREFIX=prefix)
+    made = await asyncio.to_thread(_run, [STREAMGRAPH, "topics", TOPOLOGY], admin)
+    assert made.returncode == 0, made.output
+    await _one_event(secured.admin, f"{prefix}.{FUNCTION}.in")
+    read_only = [
+        *(Acl("bob", "topic", prefix, op, pattern="prefixed") for op in ("create", "read")),
+        Acl("bob", "group", prefix, "read", pattern="prefixed"),
+    ]
+    secured.kafka.grant(read_only)
+    try:
+        bob = _env(secured.bob, tmp_path, STREAMGRAPH_TOPIC_PREFIX=prefix)
+        ran = await asyncio.to_thread(_run, [STREAMGRAPH, "worker", TOPOLOGY], bob)
+    finally:
+        secured.kafka.revoke(read_only)
+    _worker_line(ran, "denied User:bob", f"topic {prefix}.{FUNCTION}.")
+    assert await _committed(secured.admin, f"{prefix}.{FUNCTION}") == {}
 
 
 # -- the gateway ---------------------------------------------------------------------------------
