@@ -44,6 +44,30 @@ class BrokerUnreachableError(StreamgraphError, ConnectionError):
         )
 
 
+class KafkaAccessError(BrokerUnreachableError):
+    """A Kafka broker answered but refused this client: its login (`kind` "authentication"),
+    its TLS handshake ("tls") or an ACL ("authorization", `resource` names what was denied).
+
+    A BrokerUnreachableError, so every place that turns an unreachable broker into one line
+    does the same with it. The message is that one line: the broker, the client's protocol,
+    mechanism and principal (`who`, never a secret), the denied resource and what to do.
+    connection/kafka_failures.py makes it from the client libraries' errors.
+    """
+
+    def __init__(
+        self, brokers: str, kind: str, who: str, detail: str, resource: str | None = None
+    ) -> None:
+        StreamgraphError.__init__(self, detail)
+        self.brokers = brokers
+        self.kind = kind
+        self.who = who
+        self.resource = resource
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.detail
+
+
 class KafkaSecurityError(StreamgraphError, ValueError):
     """The Kafka connection settings (STREAMGRAPH_KAFKA_*, the client properties file) cannot
     work together; refused at start. The message names the setting, never a secret's value."""
@@ -159,6 +183,7 @@ __all__ = [
     "HTTPError",
     "InternalServerError",
     "InvocationError",
+    "KafkaAccessError",
     "KafkaSecurityError",
     "MethodNotAllowedError",
     "NotFoundError",

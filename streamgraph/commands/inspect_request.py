@@ -76,6 +76,7 @@ def inspect(
     FUNCTION is the function's name (its topics are <prefix>.FUNCTION.*). Each record shows
     its step, time, topic, headers and the start of its body. Exit status 1 when none is found.
     """
+    from ..connection.kafka_failures import hidden_note
     from ..connection.kafka_security import kafka_security
     from ..engines.kafka.request_scan import preview, scan
 
@@ -103,7 +104,8 @@ def inspect(
     if not result.topics:
         raise click.ClickException(
             f"no topics of function {function} on {settings.brokers} "
-            f"(looked for {settings.topic(function, '*')})"
+            f"(looked for {settings.topic(function, '*')}"
+            f"{hidden_note(kafka_security(settings))})"
         )
     if not result.found:
         click.echo(

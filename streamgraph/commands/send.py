@@ -15,7 +15,7 @@ import click
 import orjson
 
 from ..core.event import Event
-from ..errors import HTTPError, describe
+from ..errors import HTTPError, KafkaAccessError, describe
 from ..settings import Settings
 from .common import brokers_option, connect, load, pick_function, topology_argument
 
@@ -53,6 +53,8 @@ async def send_all(
     )
     try:  # an unreachable broker: fail saying so, never hang
         await asyncio.wait_for(requester.start(), START_TIMEOUT)
+    except KafkaAccessError as exc:  # a refused login, certificate or ACL: its one line
+        raise click.ClickException(str(exc)) from None
     except TimeoutError:
         raise click.ClickException(
             f"could not connect to Kafka at {settings.brokers} within {START_TIMEOUT:.0f} s"

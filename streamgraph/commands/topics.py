@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..errors import KafkaAccessError
 from ..settings import Settings
 from .common import brokers_option, connect, load, topology_argument
 
@@ -22,26 +23,31 @@ def kafka_graphs(function: Any, settings: Settings) -> list[Any]:
 
 
 async def create_topics(topics: list[str], settings: Settings) -> dict[str, int]:
-    """Create the missing ones (the settings' partitions and replication); partitions of each."""
+    """Create the missing ones (the settings' partitions and replication); partitions of each.
+    A topic the principal may not create is a KafkaAccessError naming it."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
+    from ..connection.kafka_failures import denied
     from ..connection.kafka_security import kafka_security
+    from ..wire.reply_topics import TOPIC_AUTHORIZATION_FAILED
 
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.brokers, **kafka_security(settings).aiokafka_args()
-    )
+    security = kafka_security(settings)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.brokers, **security.aiokafka_args())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t not in existing]
         for topic in missing:  # one by one: an "already exists" race must not hide the others
             try:
-                await admin.create_topics(
+                answer = await admin.create_topics(
                     [NewTopic(topic, settings.partitions, settings.replication)]
                 )
             except TopicAlreadyExistsError:
-                pass
+                continue
+            # the admin client returns the broker's per-topic errors rather than raising them
+            if any(error[1] == TOPIC_AUTHORIZATION_FAILED for error in answer.topic_errors):
+                raise denied(settings.brokers, security, f"topic {topic}")
         # a topic created a moment ago may show no partitions until its leaders are elected
         deadline = asyncio.get_running_loop().time() + 15
         while True:
@@ -69,6 +75,8 @@ def topics(topology: str, brokers: str | None) -> None:
         names.extend(t for t in graph.topology.all_topics() if t not in names)
     try:
         partitions = asyncio.run(create_topics(names, settings))
+    except KafkaAccessError as exc:
+        raise click.ClickException(str(exc)) from None
     except Exception as exc:
         raise click.ClickException(f"Kafka at {settings.brokers}: {exc!r}") from exc
     for name in names:

@@ -28,6 +28,7 @@ from pydantic import SecretStr
 
 from ..errors import KafkaSecurityError
 from ..settings import Settings
+from .log_redaction import redact_sasl_requests
 from .properties_file import ClientProperties, read_properties
 from .refusals import MECHANISMS, PROTOCOLS, check, where
 from .token_provider import load_token_source, oauth_cb, token_provider
@@ -87,6 +88,7 @@ class KafkaSecurity:
         if self.uses_tls:
             args["ssl_context"] = self.ssl_context
         if self.uses_sasl:
+            redact_sasl_requests()  # aiokafka logs a PLAIN password at DEBUG otherwise
             args["sasl_mechanism"] = self.mechanism
             if self.mechanism == "OAUTHBEARER":
                 assert self.token_callable is not None  # (checked by kafka_security)
@@ -122,6 +124,7 @@ class KafkaSecurity:
             return OAuthCredentials(
                 oauth_cb=token_provider(self.token_callable), ssl_context=self.ssl_context
             )
+        redact_sasl_requests()  # aiokafka logs a PLAIN password at DEBUG otherwise
         # a context makes Faust's protocol SASL_SSL, none SASL_PLAINTEXT
         return SASLCredentials(
             username=self.username,

@@ -12,11 +12,19 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from ..connection.kafka_failures import denied
 from ..connection.kafka_security import KafkaSecurity
 
 logger = logging.getLogger("streamgraph.kafka")
 
-__all__ = ["create_topic", "delete_reply_topic", "delete_topics_under"]
+TOPIC_AUTHORIZATION_FAILED = 29  # Kafka's error code
+
+__all__ = [
+    "TOPIC_AUTHORIZATION_FAILED",
+    "create_topic",
+    "delete_reply_topic",
+    "delete_topics_under",
+]
 
 
 async def create_topic(
@@ -27,15 +35,18 @@ async def create_topic(
     *,
     security: KafkaSecurity,
 ) -> None:
-    """Create `topic` unless it exists."""
+    """Create `topic` unless it exists; KafkaAccessError when the principal may not."""
     admin = AIOKafkaAdminClient(bootstrap_servers=brokers, **security.aiokafka_args())
     try:  # start inside: a broker that is not up yet must not leave the admin's sockets open
         await admin.start()
-        await admin.create_topics([NewTopic(topic, partitions, replication)])
+        answer = await admin.create_topics([NewTopic(topic, partitions, replication)])
     except TopicAlreadyExistsError:
-        pass
+        return
     finally:
         await admin.close()
+    # the admin client returns the broker's per-topic errors rather than raising them
+    if any(error[1] == TOPIC_AUTHORIZATION_FAILED for error in answer.topic_errors):
+        raise denied(brokers, security, f"topic {topic}")
 
 
 async def delete_reply_topic(brokers: str, topic: str, *, security: KafkaSecurity) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from ..connection.kafka_security import KafkaSecurity
 from ..core import tracing
 from ..core.event import Event
-from ..errors import GatewayTimeoutError, ServiceUnavailableError
+from ..errors import GatewayTimeoutError, KafkaAccessError, ServiceUnavailableError
 from ..serving.oip_binary import HEADER_LENGTH
 from .codec import (
     H_CHUNK,
@@ -32,6 +32,7 @@ from .codec import (
     decode,
     encode,
 )
+from .reach import refusals_raised
 from .reply_client import ClientName, Record, ReplyClient
 from .reply_client_factory import make_client
 from .reply_topics import create_topic, delete_reply_topic
@@ -59,6 +60,9 @@ MISSING_TOPIC_RECHECK = 1.0  # seconds
 READY_RECHECK = 2.0  # seconds between checks while ready (a lost topic or broker shows here)
 NOT_READY_RECHECK = 0.5  # seconds between checks while not ready
 CONNECT_RETRY_MAX = 5.0  # seconds between connection attempts, at most (doubling from 0.25)
+# seconds between attempts once the broker refused the login, TLS handshake or an ACL: no retry
+# mends a password, but the broker's side can be fixed (an ACL granted) without a restart
+REFUSED_RETRY = 15.0
 CONNECT_TIMEOUT = 30.0  # seconds one connection attempt may take
 FIRST_ATTEMPT_TIMEOUT = 5.0  # seconds start() waits for the first attempt when keep_trying
 CHECK_TIMEOUT = 10.0  # seconds a readiness check (one metadata fetch) may take
@@ -190,7 +194,12 @@ class KafkaRequester:
             waiter.failed(ServiceUnavailableError("the gateway is stopping"))
 
     async def _connect(self) -> None:
-        """Create the reply topic, start the client; a failed start leaves nothing running."""
+        """Create the reply topic, start the client; a failed start leaves nothing running.
+        A refused login, TLS handshake or ACL is a KafkaAccessError (kafka_failures.py)."""
+        with refusals_raised(self.brokers, self.security):
+            await self._connect_client()
+
+    async def _connect_client(self) -> None:
         await create_topic(self.brokers, self.reply_topic, security=self.security)
         self._reply_created = True
         client = make_client(
@@ -211,11 +220,19 @@ class KafkaRequester:
             raise
         self._client = client
 
-    def _not_connected(self, exc: BaseException) -> None:
-        reason = f"Kafka at {self.brokers} cannot be reached yet: {exc!r}"
-        if reason != self.waiting_for:
-            logger.warning("gateway not ready: %s (retrying)", reason)
+    def _not_connected(self, exc: BaseException) -> bool:
+        """Not ready because of `exc`; whether the broker refused this client (access)."""
+        refused = isinstance(exc, KafkaAccessError)
+        if refused:  # its one line names the broker, the principal, the resource
+            reason = str(exc)
+            if reason != self.waiting_for:
+                logger.error("gateway not ready: %s (retrying every %.0f s)", reason, REFUSED_RETRY)
+        else:
+            reason = f"Kafka at {self.brokers} cannot be reached yet: {exc!r}"
+            if reason != self.waiting_for:
+                logger.warning("gateway not ready: %s (retrying)", reason)
         self.ready, self.waiting_for = False, reason
+        return refused
 
     async def _keep_ready(self) -> None:
         """Connect until it works, then re-check readiness: it can be lost and come back."""
@@ -226,8 +243,8 @@ class KafkaRequester:
                     async with asyncio.timeout(CONNECT_TIMEOUT):
                         await self._connect()
                 except Exception as exc:
-                    self._not_connected(exc)
-                    await asyncio.sleep(retry)
+                    refused = self._not_connected(exc)
+                    await asyncio.sleep(REFUSED_RETRY if refused else retry)
                     retry = min(retry * 2, CONNECT_RETRY_MAX)
                     continue
             await self._check()

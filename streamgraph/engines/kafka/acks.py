@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 __all__ = ["Counters", "DeliveryAcker", "delivered"]
@@ -40,8 +40,13 @@ class Counters:
 class DeliveryAcker:
     """Acks records once their deliveries completed, in the order they were added."""
 
-    def __init__(self, counters: Counters) -> None:
+    def __init__(
+        self, counters: Counters, refused: Callable[[BaseException], bool] | None = None
+    ) -> None:
+        """`refused(exc)`: whether a failed delivery was an access refusal it dealt with
+        (refusals.py ends the worker); any other failure is logged here."""
         self._counters = counters
+        self._refused = refused
         self._queue: asyncio.Queue[tuple[list[Any], list[Awaitable[Any]]]] | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -68,10 +73,11 @@ class DeliveryAcker:
                     if isinstance(delivery, asyncio.Future) and not delivery.done():
                         await delivered(delivery)
                     await delivery
-            except Exception:
+            except Exception as exc:
                 # not acked: Faust will not commit past it, so it is redelivered after a restart
                 counters.errors += 1
-                logger.exception("delivery failed; the input stays unacked for redelivery")
+                if self._refused is None or not self._refused(exc):
+                    logger.exception("delivery failed; the input stays unacked for redelivery")
             else:
                 for record in records:
                     record.ack()

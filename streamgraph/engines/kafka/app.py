@@ -20,6 +20,7 @@ from typing import Any
 
 import faust
 
+from ...connection.kafka_failures import access_error
 from ...connection.kafka_security import kafka_security
 from ...core import tracing
 from ...core.compile import Plan, compile_graph
@@ -37,6 +38,7 @@ from .fusion import fused_successors
 from .metrics import StepStats
 from .outbox import Outbox
 from .record_driver import RecordDriver
+from .refusals import fail_worker
 from .remote_model import RemoteModels
 from .sender import RecordSender
 from .state.expiry import add_state_expiry
@@ -93,7 +95,7 @@ class KafkaGraph:
             self.app.declare_topics = self._declare_topics
         self._batch_flushers: list[Callable[[], Awaitable[None]]] = []
         self._pending_acks: set[asyncio.Future[None]] = set()  # batch flushes under way
-        self._acker = DeliveryAcker(self.counters)
+        self._acker = DeliveryAcker(self.counters, self._refused)
         # step -> successor run inline in its agent (STREAMGRAPH_FUSE_STEPS, fusion.py)
         self.fused = fused_successors(self.plan, self.topology) if settings.fuse_steps else {}
         exactly_once = settings.processing_guarantee == "exactly_once"
@@ -189,6 +191,15 @@ class KafkaGraph:
                 self._declared.set_exception(exc)
                 raise
         await self._declared
+
+    def _refused(self, exc: BaseException) -> bool:
+        """A delivery the broker refused for want of an ACL (or a login) ends the worker, in
+        one line (refusals.py); its input stays unacked, so uncommitted. Else False."""
+        refused = access_error(exc, self.settings.brokers, kafka_security(self.settings))
+        if refused is None:
+            return False
+        fail_worker(self.app, refused)  # (returns only outside a worker process)
+        return True
 
     def sender(self) -> RecordSender:
         """The sender over aiokafka's producer (at_least_once); changelogs tracked before use."""

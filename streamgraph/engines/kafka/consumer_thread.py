@@ -17,6 +17,8 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode import Service
 from mode.threads import MethodQueue, MethodQueueWorker
 
+from .refusals import WATCH_SECONDS, fail_worker, pending_refusal
+
 __all__ = ["LeanConsumerThread"]
 
 
@@ -38,7 +40,20 @@ class LeanMethodQueue(MethodQueue):
 
 
 class LeanConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's aiokafka consumer thread whose method queue is `LeanMethodQueue`."""
+    """Faust's aiokafka consumer thread whose method queue is `LeanMethodQueue`, and which
+    ends the worker when its group coordinator holds an access refusal (refusals.py)."""
+
+    @Service.task
+    async def _watch_refusals(self) -> None:
+        """aiokafka keeps a refused group for its own getmany, which Faust never calls: the
+        coordinator would wait for it to be taken, forever and silently."""
+        app: Any = self.app
+        while not self.should_stop:
+            refused = pending_refusal(self._consumer, app.brokers_text, app.security, app.conf.id)
+            if refused is not None:
+                fail_worker(app, refused)
+                return
+            await self.sleep(WATCH_SECONDS)
 
     @property
     def method_queue(self) -> MethodQueue:

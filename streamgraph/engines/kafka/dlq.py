@@ -34,6 +34,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from ...connection.kafka_failures import access_error, hidden_note
 from ...connection.kafka_security import kafka_security
 from ...errors import BrokerUnreachableError, StreamgraphError
 from ...settings import Settings
@@ -144,6 +145,9 @@ class DeadLetterReplay:
                     logger.warning("committing what an interrupted replay delivered: %r", exc)
                 raise
         except KafkaError as exc:
+            refused = access_error(exc, brokers, security, f"group {self.dlq}.replay")
+            if refused is not None:  # an ACL: its one line, no retry mends it
+                raise refused from None
             raise StreamgraphError(f"replaying {self.dlq} at {brokers} failed: {exc!r}") from exc
         finally:
             try:
@@ -168,6 +172,10 @@ class DeadLetterReplay:
             for client in (consumer, producer):
                 await asyncio.wait_for(client.start(), self.connect_timeout)
         except (KafkaError, OSError, TimeoutError) as exc:
+            security = kafka_security(self.settings)
+            refused = access_error(quiet.last_error or exc, self.settings.brokers, security)
+            if refused is not None:  # a refused login or TLS certificate: its own line
+                raise refused from None
             if isinstance(exc, TimeoutError):
                 detail = f"no answer within {self.connect_timeout:g} s"
             else:
@@ -185,6 +193,7 @@ class DeadLetterReplay:
             raise StreamgraphError(
                 f"no dead-letter topic {self.dlq} at {self.settings.brokers}: no worker of "
                 f"{self.function} ran there with topic prefix {self.settings.topic_prefix!r}"
+                f"{hidden_note(kafka_security(self.settings))}"
             )
         # (the consumer's own `partitions_for_topic` knows only topics it already tracks)
         numbers = await producer.partitions_for(self.dlq)

@@ -36,12 +36,13 @@ def new_faust_app(
     app_class = LeanApp if lean else faust.App
     if "datadir" not in app_options:  # (the test harness passes a temporary one)
         app_options["datadir"] = faust_datadir(settings, app_id)
-    return app_class(
+    security = kafka_security(settings)
+    app = app_class(
         app_id,
         broker=[f"kafka://{b.strip()}" for b in settings.brokers.split(",") if b.strip()],
         # Faust's aiokafka driver gives them to its consumer and producer (whose client also
         # creates the topics); None (PLAINTEXT) is Faust's own default
-        broker_credentials=kafka_security(settings).faust_credentials(),
+        broker_credentials=security.faust_credentials(),
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.partitions,
@@ -66,6 +67,9 @@ def new_faust_app(
             **app_options,
         },
     )
+    if isinstance(app, LeanApp):  # for the one line of a refused login, certificate or ACL
+        app.brokers_text, app.security = settings.brokers, security
+    return app
 
 
 def leader_topic(app_id: str) -> str:

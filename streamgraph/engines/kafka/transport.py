@@ -30,7 +30,10 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from ...connection.kafka_failures import access_error
+from ...connection.kafka_security import KafkaSecurity
 from .consumer_thread import LeanConsumerThread
+from .refusals import fail_worker, preflight
 
 __all__ = ["LeanApp", "LeanSchema", "LeanTableManager"]
 
@@ -237,12 +240,35 @@ class LeanTableManager(TableManager):
 class LeanTransport(faust_aiokafka.Transport):
     Consumer = LeanConsumer
 
+    async def _create_topic(
+        self, owner: Any, client: Any, topic: str, partitions: int, replication: int, **kw: Any
+    ) -> None:
+        """Faust's, ending the worker with one line when the principal may not create `topic`
+        (Faust's own error ended it with a traceback)."""
+        try:
+            await super()._create_topic(owner, client, topic, partitions, replication, **kw)
+        except Exception as exc:
+            app = cast(LeanApp, self.app)
+            refused = access_error(exc, app.brokers_text, app.security, f"topic {topic}")
+            if refused is None:
+                raise
+            fail_worker(app, refused)
+            raise refused from None
+
 
 class LeanApp(faust.App):
     """A Faust app whose `kafka://` transport uses `LeanConsumer` and whose monitor is lean."""
 
     #: creates the topics the agents read and write; the consumer subscribes once it returned
     declare_topics: Callable[[], Awaitable[None]] | None = None
+    #: the brokers and security the app's clients use, for the one line of a refusal
+    brokers_text: str = ""
+    security: KafkaSecurity = KafkaSecurity()
+
+    async def on_first_start(self) -> None:
+        await super().on_first_start()
+        # a refused login or TLS handshake ends a worker here, in one line (refusals.py)
+        await preflight(self, self.brokers_text, self.security)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("TableManager", LeanTableManager)

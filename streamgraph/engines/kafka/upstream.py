@@ -146,6 +146,25 @@ UPSTREAM: tuple[Upstream, ...] = (
         "reads read_committed when the consumer's in_transaction is set (set for the call)",
         "23bdff27f6fe9ae5",
     ),
+    # -- a worker Kafka refuses ends in one line (refusals.py) ---------------------------------
+    Upstream(
+        f"{_DRIVER}:Transport._create_topic",
+        "transport.LeanTransport._create_topic",
+        "extended: a topic the principal may not create ends the worker in one line",
+        "e1f7f133f02daa27",
+    ),
+    Upstream(
+        "faust.app.base:App.on_first_start",
+        "transport.LeanApp.on_first_start",
+        "extended with the preflight (a refused login or TLS handshake ends the worker)",
+        "01b9c6efadad4e77",
+    ),
+    Upstream(
+        "aiokafka.consumer.group_coordinator:GroupCoordinator._push_error_to_user",
+        "refusals.pending_refusal",
+        "reads _pending_exception, the error kept for getmany (which Faust never calls)",
+        "8048ad3f633e2fc9",
+    ),
     # -- the consumer thread's method queue (consumer_thread.py) ------------------------------
     Upstream(
         f"{_DRIVER}:Consumer._new_consumer_thread",
