@@ -22,7 +22,15 @@ from streamgraph.engines.kafka.upstream import UPSTREAM, Upstream, changed, fing
 ROOT = Path(__file__).resolve().parents[2]
 UPSTREAM_PACKAGES = ("faust", "mode", "aiokafka")
 # private names of other libraries (not Faust, mode or aiokafka) that our code may read
-OTHER_LIBRARIES = {"_exit": "os._exit", "_server": "aiohttp's site, tests/gateway/gateway_live.py"}
+OTHER_LIBRARIES = {
+    "_exit": "os._exit",
+    "_server": "aiohttp's site, tests/gateway/gateway_live.py",
+    # confluent_kafka.KafkaError's documented local error codes (librdkafka's
+    # RD_KAFKA_RESP_ERR__*): public API in spite of the underscore
+    "_AUTHENTICATION": "confluent_kafka.KafkaError._AUTHENTICATION",
+    "_SSL": "confluent_kafka.KafkaError._SSL",
+    "_TRANSPORT": "confluent_kafka.KafkaError._TRANSPORT",
+}
 
 
 def test_no_listed_upstream_member_changed() -> None:
