@@ -166,3 +166,26 @@ async def _sleep(seconds: float) -> None:
     import asyncio
 
     await asyncio.sleep(seconds)
+
+
+def test_without_the_transactional_id_acl_an_exactly_once_worker_stops_naming_it(
+    deploy: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    d = deploy("exactly_once")
+    ids = [acl for acl in d.acls if acl.resource == "transactional_id"]
+    assert ids
+    d.kafka.grant([acl for acl in d.acls if acl not in ids])
+    started = time.monotonic()
+    d.start_workers(ready=False)
+    parent = d.workers[0]
+    try:
+        code = parent.process.wait(45)
+    except subprocess.TimeoutExpired:
+        code = None
+    waited = time.monotonic() - started
+    log = parent.log()
+    assert code == 1, log[-3000:]
+    assert waited < 30, waited
+    refusal = [line for line in log.splitlines() if f"transactional id {d.prefix}.lp|" in line]
+    assert refusal and f"User:{d.user}" in refusal[0], log[-3000:]
+    assert d.password not in d.logs() + caplog.text

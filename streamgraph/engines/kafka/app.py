@@ -114,6 +114,7 @@ class KafkaGraph:
                 self.counters.produced,
                 self.states.restore,
             )
+            self.eos.on_refused = self._refused
         self.outbox = Outbox(self.app, self.counters.produced, self.stateful.changelogs, self.eos)
         self.executor = StepExecutor(
             self.plan,
@@ -192,10 +193,12 @@ class KafkaGraph:
                 raise
         await self._declared
 
-    def _refused(self, exc: BaseException) -> bool:
-        """A delivery the broker refused for want of an ACL (or a login) ends the worker, in
-        one line (refusals.py); its input stays unacked, so uncommitted. Else False."""
-        refused = access_error(exc, self.settings.brokers, kafka_security(self.settings))
+    def _refused(self, exc: BaseException, resource: str | None = None) -> bool:
+        """A delivery (or a transactional producer) the broker refused for want of an ACL (or
+        a login) ends the worker, in one line (refusals.py); its input stays unacked, so
+        uncommitted. Else False."""
+        security = kafka_security(self.settings)
+        refused = access_error(exc, self.settings.brokers, security, resource)
         if refused is None:
             return False
         fail_worker(self.app, refused)  # (returns only outside a worker process)

@@ -26,6 +26,7 @@ Offsets are committed only by these transactions: the consumer's own commits are
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
@@ -130,6 +131,9 @@ class PartitionTransactions:
         self._lanes: dict[tuple[str, int], _Lane] = {}
         # what to do when a batch fails outside Kafka (the worker crashes itself)
         self.on_failure: Callable[[BaseException], Awaitable[None]] | None = None
+        # what to do when Kafka refuses a producer (its transactional id without an ACL): the
+        # worker ends in one line naming the id (refusals.py); True when it was such a refusal
+        self.on_refused: Callable[[BaseException, str], bool] | None = None
         # Merge/Collector state (state/state_table.py): read from its changelog where not known
         self.restore: Restore | None = None
         self.commits = 0  # transactions committed (metrics, tests)
@@ -170,13 +174,21 @@ class PartitionTransactions:
                 self._starting.pop(key, None)
 
     async def _start(self, key: tuple[str, int]) -> _Partition:
+        transactional_id = self.transactional_id(*key)
         producer = AIOKafkaProducer(
-            transactional_id=self.transactional_id(*key),
+            transactional_id=transactional_id,
             transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
             **self._options,
             **self._security.aiokafka_args(),
         )
-        await producer.start()  # InitProducerId: fences the previous owner of this id
+        try:
+            await producer.start()  # InitProducerId: fences the previous owner of this id
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            if self.on_refused is not None:
+                self.on_refused(exc, f"transactional id {transactional_id}")
+            raise
         part = self._partitions[key] = _Partition(producer, self._produced)
         return part
 
