@@ -141,6 +141,12 @@ class StepExecutor:
         queue_topic = self.topology.queue_topics.get(step.name)
         if queue_topic is not None:
             event.source = step.name
+            if not step.reaches_responder:
+                # a side branch: the caller's answer comes from the responder's path here, and
+                # the function behind the queue (whose own plan has no responder) would
+                # otherwise acknowledge the caller at once, racing the real answer
+                event = event.copy()
+                event.reply = None
             sent.append(await self._send(Emission(queue_topic, event)))
             return
         topics = self.topology.step_topics
