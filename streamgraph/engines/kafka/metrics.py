@@ -76,8 +76,9 @@ class WorkerCollector(Collector):
             "Records taken past their request's deadline: acknowledged, the step not run",
             labels=["function", "step"],
         )
-        for step, count in list(graph.executor.expired.counts.items()):
-            expired.add_metric([fn, step], count)
+        counts = dict(graph.executor.expired.counts)
+        for step in [*graph.plan.steps, *(s for s in counts if s not in graph.plan.steps)]:
+            expired.add_metric([fn, step], counts.get(step, 0))  # 0s too: a series to rate()
         yield expired
         consumed = CounterMetricFamily(
             "streamgraph_records_consumed", "Records read per topic", labels=["function", "topic"]
