@@ -9,6 +9,7 @@ describe, plot      streamgraph/commands/describe.py         the graph as text o
 dlq replay          streamgraph/commands/dlq.py              dead letters back to their step
 inspect             streamgraph/commands/inspect_request.py  one request's records on every topic
 acls                streamgraph/commands/acls.py             the Kafka ACLs a function needs
+top                 streamgraph/commands/top.py              a running function's steps, live
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from streamgraph.commands.inspect_request import inspect
 from streamgraph.commands.run import run
 from streamgraph.commands.send import send
 from streamgraph.commands.serve import gateway, worker
+from streamgraph.commands.top import top
 from streamgraph.commands.topics import topics
 
 
@@ -46,7 +48,8 @@ def working_folder_first() -> None:
         sys.path.insert(0, folder)
 
 
-for command in (run, worker, gateway, kafka, topics, send, describe, plot, dlq, inspect, acls):
+COMMANDS = (run, worker, gateway, kafka, topics, send, describe, plot, dlq, inspect, acls, top)
+for command in COMMANDS:
     main.add_command(command)
 
 __all__ = ["main"]

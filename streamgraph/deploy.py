@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import run_records
 from .broker import broker_records, jvm_process
 from .broker.errors import BrokerError
 from .broker.local_kafka import LocalKafka
@@ -97,6 +98,7 @@ class Deployment:
     broker: LocalKafka | None = None
     broker_note: str = ""
     client: HttpClient | None = None
+    metrics: dict[str, str] = field(default_factory=dict)  # worker name -> its /metrics URL
 
     @property
     def url(self) -> str:
@@ -125,7 +127,14 @@ class Deployment:
             self.brokers = self._check_reachable(self.brokers) if self.brokers else self._broker()
             self.port = self.port or free_ports(1)[0]
             env = self._env()
-            for name, argv in worker_commands(self.function, self.reference):
+            commands = worker_commands(self.function, self.reference)
+            # each step worker serves its metrics on a port of its own (`streamgraph top`)
+            ports = iter(free_ports(len(commands)))
+            for name, argv in commands:
+                if name.startswith("worker-"):
+                    port = next(ports)
+                    argv = [*argv, "--metrics-port", str(port)]
+                    self.metrics[name] = f"http://{HOST}:{port}/metrics"
                 self._spawn(name, argv, env)
             gateway = [sys.executable, "-m", "streamgraph.cli", "gateway", self.reference]
             gateway += ["--host", HOST, "--port", str(self.port), "--brokers", self.brokers]
@@ -133,6 +142,7 @@ class Deployment:
                 gateway += ["--processes", str(self.gateway_processes)]
             self._spawn("gateway", gateway, env)
             self._wait_ready(time.monotonic() + ready_timeout)
+            run_records.save(self._record())
         except BaseException:
             self.stop()
             raise
@@ -141,6 +151,8 @@ class Deployment:
     def stop(self) -> None:
         """Stop the gateway, then the workers, then our broker: SIGTERM, SIGKILL after 15 s."""
         atexit.unregister(self.stop)
+        if self.port is not None:
+            run_records.clear(self._record())
         if self.client is not None:
             self.client.close()
             self.client = None
@@ -151,6 +163,16 @@ class Deployment:
             self.broker.stop()
             self.broker = None
             broker_records.clear(broker_records.folder(), broker_records.run_key())
+
+    def _record(self) -> run_records.RunRecord:
+        return run_records.RunRecord(
+            self.function.name,
+            self.reference or "",
+            os.getpid(),
+            str(self.folder),
+            self.url,
+            dict(self.metrics),
+        )
 
     def alive(self) -> list[Child]:
         return [c for c in self.children if c.popen.poll() is None]

@@ -162,9 +162,11 @@ class Settings(BaseSettings):
         "Set: each span costs ~30 us of CPU in the OpenTelemetry SDK; export is batched, off "
         "the event's path.",
     )
-    otel_service_name: str = Field(
-        "streamgraph",
-        description="service.name of the spans this process exports (with otel_endpoint).",
+    otel_service_name: str | None = Field(
+        None,
+        description="service.name of the spans this process exports (with otel_endpoint). "
+        "Unset: each process names itself, the gateway `streamgraph-gateway` and a worker "
+        "its function's name.",
     )
     stop_timeout_seconds: float = Field(
         20.0,

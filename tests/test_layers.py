@@ -57,6 +57,7 @@ LAYERS: Sequence[tuple[str, tuple[str, ...]]] = (
             "streamgraph.deploy",
             "streamgraph.locate",
             "streamgraph.reference",
+            "streamgraph.run_records",
             "streamgraph.testing",
         ),
     ),

@@ -69,6 +69,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 REQUEST_ID = "X-Request-Id"
 MAX_REQUEST_ID = 256  # characters: it becomes the record key of every record of the request
+GATEWAY_SERVICE = "streamgraph-gateway"  # service.name of its spans unless set in settings
 
 
 def _request_id(request: web.Request) -> str | None:
@@ -215,7 +216,7 @@ def make_app(
 ) -> web.Application:
     """The aiohttp application; the requester is started and stopped with it. `openai`: the
     function's `spec.openai_frontend` (`fn.set_openai_frontend()`), served under its prefix."""
-    tracing.configure(settings.otel_endpoint, settings.otel_service_name)
+    tracing.configure(settings.otel_endpoint, settings.otel_service_name or GATEWAY_SERVICE)
     tokens = frozenset(
         t.strip() for t in settings.gateway_tokens.get_secret_value().split(",") if t.strip()
     )

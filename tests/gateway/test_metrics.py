@@ -171,14 +171,14 @@ async def test_worker_process_exports_step_metrics_and_lag(factory: WorkerFactor
         url = f"http://127.0.0.1:{port}/metrics"
         entry = factory.topic("counter", "in")
         deadline = time.monotonic() + 30
-        while True:  # offsets are committed every few seconds: wait until the lag is gone
+        while True:  # wait until the worker has taken every record and acked its outputs
             samples = await scrape_url(url)
             lags = {
                 labels: v for (n, labels), v in samples.items() if n == "streamgraph_consumer_lag"
             }
             entry_lag = [v for labels, v in lags.items() if ("topic", entry) in labels]
-            # (a partition with no commit yet shows its read position, which can reach the
-            # highwater before the last batch's outputs are acknowledged: wait for both)
+            # (the lag counts from the read position, which reaches the highwater before the
+            # last batch's outputs are acknowledged: wait for both)
             in_flight = value(samples, "streamgraph_in_flight", function="counter")
             quiet = entry_lag and not any(lags.values()) and in_flight == 0
             if quiet or time.monotonic() > deadline:

@@ -71,8 +71,9 @@ class KafkaGraph:
             function.check_functions()
         self.function = function
         self.settings = settings
-        tracing.configure(settings.otel_endpoint, settings.otel_service_name)
         name = current_function if current_function not in (None, "", "*") else function.name
+        # a worker's spans carry its function's name unless STREAMGRAPH_OTEL_SERVICE_NAME is set
+        tracing.configure(settings.otel_endpoint, settings.otel_service_name or name)
         self.context = GraphContext(
             parameters=function.spec.parameters, current_function=name or "", is_mock=False
         )

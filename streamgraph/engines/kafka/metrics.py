@@ -76,8 +76,9 @@ class WorkerCollector(Collector):
             "Records taken past their request's deadline: acknowledged, the step not run",
             labels=["function", "step"],
         )
-        for step, count in list(graph.executor.expired.counts.items()):
-            expired.add_metric([fn, step], count)
+        counts = dict(graph.executor.expired.counts)
+        for step in [*graph.plan.steps, *(s for s in counts if s not in graph.plan.steps)]:
+            expired.add_metric([fn, step], counts.get(step, 0))  # 0s too: a series to rate()
         yield expired
         consumed = CounterMetricFamily(
             "streamgraph_records_consumed", "Records read per topic", labels=["function", "topic"]
@@ -155,27 +156,42 @@ class WorkerCollector(Collector):
         return owned
 
     def _lag(self, consumer: Any) -> Iterator[Any]:
-        """Per assigned partition: highwater minus the committed offset (else the position)."""
+        """Per assigned partition: highwater minus the worker's position (see `_offsets`)."""
         labels = ["function", "topic", "partition"]
         lag = GaugeMetricFamily(
             "streamgraph_consumer_lag",
-            "Records not yet processed: highwater - committed offset (or read position)",
+            "Records behind the end of the log: highwater - the worker's position",
             labels=labels,
         )
         highwater = GaugeMetricFamily(
             "streamgraph_consumer_highwater", "Offset of the next record produced", labels=labels
         )
-        for tp, high, done in _offsets(consumer):
+        position = GaugeMetricFamily(
+            "streamgraph_consumer_position", "Offset of the next record it takes", labels=labels
+        )
+        committed = GaugeMetricFamily(
+            "streamgraph_consumer_committed",
+            "Offset committed for the group (highwater - this: records not yet committed)",
+            labels=labels,
+        )
+        for tp, high, at, done in _offsets(consumer):
             key = [self.function, tp.topic, str(tp.partition)]
             highwater.add_metric(key, high)
+            if at is not None:
+                position.add_metric(key, at)
+                lag.add_metric(key, max(high - at, 0))
             if done is not None:
-                lag.add_metric(key, max(high - done, 0))
-        yield lag
-        yield highwater
+                committed.add_metric(key, done)
+        yield from (lag, highwater, position, committed)
 
 
-def _offsets(consumer: Any) -> Iterator[tuple[Any, int, int | None]]:
-    """(partition, highwater, committed-or-read offset) for each assigned partition known."""
+def _offsets(consumer: Any) -> Iterator[tuple[Any, int, int | None, int | None]]:
+    """(partition, highwater, position, committed) of each assigned partition with a highwater.
+
+    The position is the offset of the next record the worker takes: its last read one plus one;
+    before it read any, the committed offset, else where the consumer fetches from (a group with
+    no commit starts at `auto_offset_reset`). Faust's consumer thread updates the highwater with
+    each fetch (every few hundred milliseconds while it runs), so every scrape sees it fresh."""
     assigned = _assigned(consumer)
     committed = getattr(consumer, "_committed_offset", {})
     read = getattr(consumer, "_read_offset", {})
@@ -187,10 +203,21 @@ def _offsets(consumer: Any) -> Iterator[tuple[Any, int, int | None]]:
         if high is None:
             continue
         done = committed.get(tp)
-        if done is None:
-            last = read.get(tp)
-            done = None if last is None else last + 1
-        yield tp, int(high), done
+        last = read.get(tp)
+        at = last + 1 if last is not None else done
+        if at is None:
+            at = _fetch_position(consumer, tp)
+        yield tp, int(high), at, done
+
+
+def _fetch_position(consumer: Any, tp: Any) -> int | None:
+    """Where aiokafka fetches `tp` from (None while it resets): read without a call into its
+    thread, as a scrape must never wait on the consumer."""
+    try:
+        state = consumer._thread._consumer._subscription.subscription.assignment.state_value(tp)
+        return None if state is None or state.position is None else int(state.position)
+    except Exception:  # another driver, or the consumer not started
+        return None
 
 
 def _assigned(consumer: Any) -> list[Any]:
