@@ -9,6 +9,7 @@ describe, plot      streamgraph/commands/describe.py         the graph as text o
 dlq replay          streamgraph/commands/dlq.py              dead letters back to their step
 inspect             streamgraph/commands/inspect_request.py  one request's records on every topic
 acls                streamgraph/commands/acls.py             the Kafka ACLs a function needs
+manifests           streamgraph/commands/manifests.py        Kubernetes YAML from the graph
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from streamgraph.commands.acls import acls
 from streamgraph.commands.describe import describe, plot
 from streamgraph.commands.dlq import dlq
 from streamgraph.commands.inspect_request import inspect
+from streamgraph.commands.manifests import manifests
 from streamgraph.commands.run import run
 from streamgraph.commands.send import send
 from streamgraph.commands.serve import gateway, worker
@@ -46,7 +48,20 @@ def working_folder_first() -> None:
         sys.path.insert(0, folder)
 
 
-for command in (run, worker, gateway, kafka, topics, send, describe, plot, dlq, inspect, acls):
+for command in (
+    run,
+    worker,
+    gateway,
+    kafka,
+    topics,
+    send,
+    describe,
+    plot,
+    dlq,
+    inspect,
+    acls,
+    manifests,
+):
     main.add_command(command)
 
 __all__ = ["main"]
