@@ -374,7 +374,14 @@ SECRET_FIELDS = frozenset(
 
 
 class _EnvWithoutSecrets(EnvSettingsSource):
-    """The environment source, blind to the secret fields (their variables are never looked up)."""
+    """The environment source, blind to the secret fields: their variables' values are never
+    fetched from the environment (only the other variables' are), nor looked up as fields."""
+
+    def _load_env_vars(self) -> dict[str, str | None]:
+        secrets = {f"STREAMGRAPH_{name.upper()}" for name in SECRET_FIELDS}
+        return {
+            name.lower(): os.environ[name] for name in os.environ if name.upper() not in secrets
+        }
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         if field_name in SECRET_FIELDS:
