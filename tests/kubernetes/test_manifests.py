@@ -191,3 +191,45 @@ def test_hardened_pods() -> None:
         mounts = {m["mountPath"] for m in container["volumeMounts"]}
         assert {"/tmp", "/var/lib/streamgraph"} <= mounts
         assert container["resources"]["limits"]["memory"] == "256Mi"
+
+
+def test_mutual_tls_mounts_the_secret_files_and_tells_keda() -> None:
+    env = {
+        "STREAMGRAPH_KAFKA_SECURITY_PROTOCOL": "SSL",
+        "STREAMGRAPH_KAFKA_SSL_CAFILE": "/home/me/ca.pem",
+        "STREAMGRAPH_KAFKA_SSL_CERTFILE": "/home/me/user.crt",
+        "STREAMGRAPH_KAFKA_SSL_KEYFILE": "/home/me/user.key",
+    }
+    documents = manifests("topologies.cyclic", "--brokers", "kafka:9093", "--secret", "k", env=env)
+    for document in documents:
+        validate(document)
+    [auth] = [d for d in documents if d["kind"] == "TriggerAuthentication"]
+    refs = {(r["parameter"], r["key"]) for r in auth["spec"]["secretTargetRef"]}
+    assert refs == {("ca", "ca.pem"), ("cert", "client.crt"), ("key", "client.key")}
+    [scaled] = [d for d in documents if d["kind"] == "ScaledObject"]
+    trigger = scaled["spec"]["triggers"][0]
+    assert trigger["metadata"]["tls"] == "enable" and trigger["metadata"]["sasl"] == "none"
+    assert trigger["authenticationRef"] == {"name": auth["metadata"]["name"]}
+    [worker] = [
+        d
+        for d in documents
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == "cyclic-function-worker"
+    ]
+    pod = worker["spec"]["template"]["spec"]
+    [files] = [v for v in pod["volumes"] if v["name"] == "kafka-files"]
+    assert files["secret"]["secretName"] == "k"
+    [config] = [d["data"] for d in documents if d["kind"] == "ConfigMap"]
+    assert config["STREAMGRAPH_KAFKA_SSL_KEYFILE"] == "/etc/streamgraph/kafka/client.key"
+
+
+def test_oauthbearer_cannot_be_handed_to_keda() -> None:
+    env = {
+        "STREAMGRAPH_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "STREAMGRAPH_KAFKA_SASL_MECHANISM": "OAUTHBEARER",
+        "STREAMGRAPH_KAFKA_OAUTH_TOKEN_PROVIDER": "tokens:msk_token",
+    }
+    argv = ["manifests", "topologies.cyclic", "--image", "i:1", "--brokers", "kafka:9098"]
+    done = CliRunner().invoke(main, argv, env=env)
+    assert done.exit_code == 1 and "--no-keda" in done.output
+    documents = manifests("topologies.cyclic", "--brokers", "kafka:9098", "--no-keda", env=env)
+    assert not {"ScaledObject", "TriggerAuthentication"} & set(kinds(documents))
