@@ -52,6 +52,13 @@ from .common import load, topology_argument
     default=None,
     help="KEDA's maxReplicaCount per worker (default and most: STREAMGRAPH_PARTITIONS).",
 )
+@click.option(
+    "--memory",
+    default=None,
+    metavar="REQUEST:LIMIT",
+    help="Memory of every pod, such as 512Mi:1Gi (default 128Mi:256Mi, from a measured worker; "
+    "a graph whose steps load models needs more).",
+)
 @click.option("--keda/--no-keda", default=True, show_default=True, help="KEDA ScaledObjects.")
 @click.option("--brokers", default=None, help="Bootstrap servers (default: STREAMGRAPH_BROKERS).")
 def manifests(
@@ -63,6 +70,7 @@ def manifests(
     strimzi_cluster: str,
     secret: str | None,
     max_replicas: int | None,
+    memory: str | None,
     keda: bool,
     brokers: str | None,
 ) -> None:
@@ -76,6 +84,7 @@ def manifests(
             "(such as my-cluster-kafka-bootstrap.kafka:9092)"
         )
     function = load(topology)
+    request, limit = _memory(memory)
     options = Options(
         image=image,
         namespace=namespace,
@@ -84,6 +93,8 @@ def manifests(
         secret=secret,
         max_replicas=max_replicas,
         keda=keda,
+        memory_request=request,
+        memory_limit=limit,
     )
     try:
         files = function_manifests(function, topology, options, settings)
@@ -95,6 +106,17 @@ def manifests(
         return
     for path in write_manifests(files, out):
         click.echo(str(path))
+
+
+def _memory(memory: str | None) -> tuple[str, str]:
+    from ..kubernetes.workloads import MEMORY_LIMIT, MEMORY_REQUEST
+
+    if memory is None:
+        return MEMORY_REQUEST, MEMORY_LIMIT
+    request, _, limit = memory.partition(":")
+    if not request or not limit:
+        raise click.BadParameter(f"{memory!r}: expected REQUEST:LIMIT", param_hint="--memory")
+    return request, limit
 
 
 __all__ = ["manifests"]

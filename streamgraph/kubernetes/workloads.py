@@ -28,7 +28,8 @@ __all__ = [
 # from /proc/PID/status VmRSS: 106,980 kB = 104.5 MiB (Python 3.11, faust-streaming 0.15,
 # uvloop, a local Kafka from `streamgraph kafka start`, idle; README "Running on Kubernetes").
 # The request is that with headroom; the limit doubles it for bursts of in-flight events and
-# models a step loads. A graph whose steps hold models needs its own figures (--memory).
+# models a step loads. A graph whose steps hold models needs its own figures
+# (`streamgraph manifests --memory REQUEST:LIMIT`).
 MEASURED_WORKER_RSS_MIB = 105
 MEMORY_REQUEST = "128Mi"
 MEMORY_LIMIT = "256Mi"

@@ -233,3 +233,13 @@ def test_oauthbearer_cannot_be_handed_to_keda() -> None:
     assert done.exit_code == 1 and "--no-keda" in done.output
     documents = manifests("topologies.cyclic", "--brokers", "kafka:9098", "--no-keda", env=env)
     assert not {"ScaledObject", "TriggerAuthentication"} & set(kinds(documents))
+
+
+def test_memory_can_be_asked_for() -> None:
+    documents = manifests("topologies.cyclic", "--brokers", "kafka:9092", "--memory", "1Gi:2Gi")
+    for document in documents:
+        if document["kind"] in ("Deployment", "Job"):
+            validate(document)
+            [container] = document["spec"]["template"]["spec"]["containers"]
+            assert container["resources"]["requests"]["memory"] == "1Gi"
+            assert container["resources"]["limits"]["memory"] == "2Gi"
