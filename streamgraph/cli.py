@@ -10,6 +10,7 @@ dlq replay          streamgraph/commands/dlq.py              dead letters back t
 inspect             streamgraph/commands/inspect_request.py  one request's records on every topic
 acls                streamgraph/commands/acls.py             the Kafka ACLs a function needs
 top                 streamgraph/commands/top.py              a running function's steps, live
+manifests           streamgraph/commands/manifests.py        Kubernetes YAML from the graph
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from streamgraph.commands.acls import acls
 from streamgraph.commands.describe import describe, plot
 from streamgraph.commands.dlq import dlq
 from streamgraph.commands.inspect_request import inspect
+from streamgraph.commands.manifests import manifests
 from streamgraph.commands.run import run
 from streamgraph.commands.send import send
 from streamgraph.commands.serve import gateway, worker
@@ -48,7 +50,21 @@ def working_folder_first() -> None:
         sys.path.insert(0, folder)
 
 
-COMMANDS = (run, worker, gateway, kafka, topics, send, describe, plot, dlq, inspect, acls, top)
+COMMANDS = (
+    run,
+    worker,
+    gateway,
+    kafka,
+    topics,
+    send,
+    describe,
+    plot,
+    dlq,
+    inspect,
+    acls,
+    top,
+    manifests,
+)
 for command in COMMANDS:
     main.add_command(command)
 

@@ -28,6 +28,10 @@ class DeployError(StreamgraphError, RuntimeError):
     """A deployed function's processes could not be started, or it is not deployed."""
 
 
+class ManifestError(StreamgraphError, ValueError):
+    """Kubernetes manifests cannot be written as asked (the message says why)."""
+
+
 class BrokerUnreachableError(StreamgraphError, ConnectionError):
     """No Kafka broker answered at the addresses a command or a test server was given.
 
@@ -185,6 +189,7 @@ __all__ = [
     "InvocationError",
     "KafkaAccessError",
     "KafkaSecurityError",
+    "ManifestError",
     "MethodNotAllowedError",
     "NotFoundError",
     "OutletError",

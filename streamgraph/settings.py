@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from .connection.properties_file import bootstrap_servers_of
 
@@ -228,6 +234,15 @@ class Settings(BaseSettings):
         "and Monitor with per-event agents: slower, but nothing depends on Faust's internals. "
         "The overrides are an optimisation, never a requirement.",
     )
+    keda_lag_threshold: int = Field(
+        10,
+        ge=1,
+        description="`streamgraph manifests`: the lagThreshold of each worker's KEDA Kafka "
+        "trigger, the consumer lag (records not yet committed, per replica) KEDA scales on. "
+        "KEDA's own default is 10. Lower adds workers sooner (lower latency under bursts, more "
+        "pods and rebalances); higher keeps fewer pods busier. Replicas never exceed the "
+        "partitions, whatever the lag.",
+    )
     worker_web_port: int = Field(
         0,
         ge=0,
@@ -354,6 +369,48 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}.{function}.{name}"
 
 
+# the settings that hold secrets: `settings_without_secrets` never reads them
+SECRET_FIELDS = frozenset(
+    {"kafka_sasl_password", "kafka_ssl_key_password", "llm_api_key", "gateway_tokens"}
+)
+
+
+class _EnvWithoutSecrets(EnvSettingsSource):
+    """The environment source, blind to the secret fields: their variables' values are never
+    fetched from the environment (only the other variables' are), nor looked up as fields."""
+
+    def _load_env_vars(self) -> dict[str, str | None]:
+        secrets = {f"STREAMGRAPH_{name.upper()}" for name in SECRET_FIELDS}
+        return {
+            name.lower(): os.environ[name] for name in os.environ if name.upper() not in secrets
+        }
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        if field_name in SECRET_FIELDS:
+            return None, field_name, False
+        return super().get_field_value(field, field_name)
+
+
+class _SettingsWithoutSecrets(Settings):
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _EnvWithoutSecrets(settings_cls)
+
+
+def settings_without_secrets(**values: Any) -> Settings:
+    """The environment's settings (`values` over them) with every secret field unset and its
+    variable never read: for what writes settings out (`streamgraph manifests`)."""
+    values = {k: v for k, v in values.items() if k not in SECRET_FIELDS}
+    return _SettingsWithoutSecrets(**values)
+
+
 def secret(key: str) -> str | None:
     """The environment variable `key`: what a step's `context.get_secret(key)` answers.
 
@@ -363,4 +420,4 @@ def secret(key: str) -> str | None:
     return os.environ.get(key)
 
 
-__all__ = ["Settings", "secret"]
+__all__ = ["SECRET_FIELDS", "Settings", "secret", "settings_without_secrets"]

@@ -61,6 +61,8 @@ LAYERS: Sequence[tuple[str, tuple[str, ...]]] = (
             "streamgraph.testing",
         ),
     ),
+    # Kubernetes manifests derived from a function's graph (`streamgraph manifests`)
+    ("kubernetes", ("streamgraph.kubernetes",)),
     # the commands, and the public surface: `streamgraph` (its `__init__`) and `streamgraph.steps`
     (
         "commands",

@@ -77,3 +77,32 @@ def test_no_secret_setting_shows_in_the_settings_repr(monkeypatch: pytest.Monkey
         for part in value.split(","):
             assert part not in shown
     assert settings.gateway_tokens.get_secret_value() == "tok-secret-2,tok-secret-3"
+
+
+def test_settings_without_secrets_never_fetch_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`streamgraph manifests` reads the settings so: a secret's variable is never looked up (an
+    environment that raises on it), every other setting is, and the settings hold no secret.
+    (pydantic-settings' own default source, built and then replaced, still copies the whole
+    environment into memory: nothing of it reaches the settings.)"""
+    import os
+
+    from streamgraph.settings import SECRET_FIELDS, settings_without_secrets
+
+    secrets = {f"STREAMGRAPH_{name.upper()}" for name in SECRET_FIELDS}
+
+    class Guarded(dict[str, str]):
+        def __getitem__(self, key: str) -> str:
+            assert key not in secrets, f"{key} was read"
+            return super().__getitem__(key)
+
+        def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+            assert key not in secrets, f"{key} was read"
+            return super().get(key, default)
+
+    environment = Guarded(os.environ)
+    environment.update(dict.fromkeys(secrets, "s3cret"))
+    environment["STREAMGRAPH_PARTITIONS"] = "6"
+    monkeypatch.setattr(os, "environ", environment)
+    settings = settings_without_secrets(brokers="kafka:9092")
+    assert settings.partitions == 6 and settings.brokers == "kafka:9092"
+    assert settings.kafka_sasl_password is None and settings.llm_api_key is None

@@ -180,3 +180,35 @@ def test_faust_finds_the_examples_from_the_checkout_root(tmp_path: Path) -> None
     assert "Traceback" not in done.stderr
     elsewhere = _run(argv, tmp_path, _env())
     assert "No module named 'topologies'" in elsewhere.stderr
+
+
+@pytest.mark.timeout(300)
+def test_the_image_install_script_installs_the_wheel(wheel: Path, tmp_path: Path) -> None:
+    """docker/install.sh, which the Dockerfile's final stage runs, installs this wheel and its
+    dependencies (binary wheels from PyPI: needs the network) into a fresh environment where
+    `streamgraph --version` and `streamgraph worker --help` work (no container engine here:
+    the script is what the image runs, tested on its own)."""
+    prefix = tmp_path / "opt-streamgraph"
+    env = {**_env(), "PYTHON": sys.executable}
+    argv = ["sh", str(ROOT / "docker" / "install.sh"), str(wheel), str(prefix)]
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=280)
+    assert done.returncode == 0, done.stdout + done.stderr
+    streamgraph = prefix / "bin" / "streamgraph"
+    assert not (prefix / "bin" / "pip").exists()  # the environment has no installer of its own
+    version = _run([str(streamgraph), "--version"], tmp_path, _env())
+    assert version.returncode == 0 and version.stdout.startswith("streamgraph, version ")
+    help_text = _run([str(streamgraph), "worker", "--help"], tmp_path, _env())
+    assert help_text.returncode == 0, help_text.stderr
+    assert "--web-port" in help_text.stdout and "--metrics-port" in help_text.stdout
+
+
+def test_the_dockerfile_installs_with_the_script() -> None:
+    """The image's install steps are docker/install.sh's, run from the built wheel, as a
+    non-root user; the build context holds only what the Dockerfile copies."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert dockerfile.count("FROM python:3.11-slim") == 2
+    assert "RUN sh /tmp/install.sh /tmp/dist/streamgraph-*.whl /opt/streamgraph" in dockerfile
+    assert "pip install" not in dockerfile  # one place installs: the script
+    assert "USER 10001:10001" in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ignored[1] == "*" and "!docker/install.sh" in ignored

@@ -118,7 +118,17 @@ def test_plot_writes_a_picture_of_every_step(tmp_path: Path) -> None:
 
 
 def test_every_subcommand_has_help() -> None:
-    for command in ("run", "worker", "gateway", "topics", "send", "describe", "plot", "acls"):
+    for command in (
+        "run",
+        "worker",
+        "gateway",
+        "topics",
+        "send",
+        "describe",
+        "plot",
+        "acls",
+        "manifests",
+    ):
         assert "Usage: " in _cli(command, "--help")
     assert "Usage: " in _cli("kafka", "start", "--help")
     assert "Usage: " in _cli("dlq", "replay", "--help")

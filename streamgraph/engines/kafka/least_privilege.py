@@ -32,17 +32,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...broker.acls import Acl, Operation, PatternKind, ResourceKind
-from ...core.compile import Plan, compile_graph
-from ...core.context import GraphContext
 from ...core.outcome import MERGING
-from ...errors import StreamgraphError
 from ...settings import Settings
 from ...wire.requester import reply_topic_prefix as gateway_reply_prefix
 from .faust_app import leader_topic
+from .function_workers import FunctionWorker, compile_worker, worker_names
 from .remote_model import consumer_group, dedicated_models, request_topic
 from .remote_model import reply_topic_prefix as model_reply_prefix
 from .state.stateful_steps import changelog_topic
-from .topology import Topology, build_topology
 from .transactions import transactional_id_prefix
 
 __all__ = ["Roles", "function_acls", "parse_principal"]
@@ -104,7 +101,9 @@ def function_acls(
     """
     principal = parse_principal(principal)
     needs = _Needs()
-    workers = [_compile(function, name, settings, namespace) for name in _names(function, only)]
+    workers = [
+        compile_worker(function, name, settings, namespace) for name in worker_names(function, only)
+    ]
     exactly_once = settings.processing_guarantee == "exactly_once"
     for worker in workers:
         _worker_needs(needs, worker, exactly_once)
@@ -129,46 +128,7 @@ def function_acls(
     return _compact(needs, own, principal)
 
 
-@dataclass(frozen=True)
-class _Worker:
-    """One function's step workers: their Faust app id, compiled plan and topics."""
-
-    name: str
-    app_id: str
-    plan: Plan
-    topology: Topology
-
-
-def _names(function: Any, only: str | None) -> list[str]:
-    names = [function.name, *function.child_functions]
-    if only in (None, ""):
-        return names
-    if only not in names:
-        children = ", ".join(sorted(function.child_functions)) or "none"
-        raise StreamgraphError(
-            f"{function.name} has no child function {only!r} (children: {children})"
-        )
-    return [only]
-
-
-def _compile(
-    function: Any, name: str, settings: Settings, namespace: dict[str, Any] | None
-) -> _Worker:
-    """What `KafkaGraph` compiles for the worker of `name` (streamgraph/engines/kafka/app.py)."""
-    graph = function.spec.graph
-    if graph is None:
-        raise StreamgraphError(f"function {function.name} has no graph; call set_topology()")
-    function.check_functions()
-    context = GraphContext(
-        parameters=function.spec.parameters, current_function=name, is_mock=False
-    )
-    current = None if name == function.name else name
-    plan = compile_graph(graph, function.namespace(namespace), context, current)
-    topology = build_topology(plan, name, settings)
-    return _Worker(name, f"{settings.topic_prefix}.{name}", plan, topology)
-
-
-def _worker_needs(needs: _Needs, worker: _Worker, exactly_once: bool) -> None:
+def _worker_needs(needs: _Needs, worker: FunctionWorker, exactly_once: bool) -> None:
     """A step worker's: its topics, its Faust app's group and topics, its transactions."""
     topology = worker.topology
     reads = [topic for topics in topology.sources.values() for topic in topics]
