@@ -338,6 +338,21 @@ UPSTREAM: tuple[Upstream, ...] = (
         "called, as Faust's on_start does, to register the tables and unblock the conductor",
         "1501856bb63b2962",
     ),
+    # -- metrics (metrics.py) ------------------------------------------------------------------
+    Upstream(
+        "aiokafka.consumer.consumer:AIOKafkaConsumer.__init__",
+        "metrics._fetch_position",
+        "defines _subscription, whose assignment's state_value(tp).position is where the "
+        "consumer fetches a partition it has not read yet (the lag before a first record; "
+        "`position()` is async and waits on the consumer thread, which a scrape must not)",
+        "8a7e0b28bd12b900",
+    ),
+    Upstream(
+        "aiokafka.consumer.subscription_state:SubscriptionState.__init__",
+        "metrics._fetch_position",
+        "defines subscription (.assignment.state_value(tp).position), read as above",
+        "20a9e0f9211ca928",
+    ),
     # -- tests and benchmarks ------------------------------------------------------------------
     Upstream(
         "aiokafka.consumer.fetcher:Fetcher._proc_fetch_request",
