@@ -43,6 +43,7 @@ __all__ = [
     "LocalPod",
     "free_port",
     "of_kind",
+    "passes",
     "read_manifests",
     "start",
     "stop",
@@ -127,7 +128,7 @@ class LocalPod:
     env: dict[str, str]
     ports: dict[str, int]  # port name -> local port (containerPort rewritten)
     folders: dict[str, Path]  # volume name -> local folder
-    readiness: dict[str, Any] | None
+    probes: dict[str, dict[str, Any]]  # readinessProbe, livenessProbe, startupProbe
     labels: dict[str, str]  # the pod template's: what a Service selects
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     log: Path | None = None
@@ -163,12 +164,14 @@ class LocalPod:
         env["PYTHONPATH"] = str(ROOT)
         argv[0] = str(BIN / argv[0]) if (BIN / argv[0]).exists() else argv[0]
         labels = workload["spec"]["template"]["metadata"].get("labels", {})
-        return cls(name, argv, env, ports, folders, container.get("readinessProbe"), labels)
+        probes = {key: value for key, value in container.items() if key.endswith("Probe")}
+        return cls(name, argv, env, ports, folders, probes, labels)
 
-    def probe_url(self) -> str | None:
-        if self.readiness is None:
+    def probe_url(self, probe: str = "readinessProbe") -> str | None:
+        """Where the kubelet sends the probe's GET; None for a pod without that probe."""
+        if probe not in self.probes:
             return None
-        get = self.readiness["httpGet"]
+        get = self.probes[probe]["httpGet"]
         port = get["port"]
         local = self.ports[port] if isinstance(port, str) else port
         return f"http://127.0.0.1:{local}{get.get('path', '/')}"
@@ -247,8 +250,8 @@ def wait_ready(pods: Iterable[LocalPod], timeout: float) -> None:
             assert pod.popen is not None
             if pod.popen.poll() is not None:
                 raise AssertionError(f"{pod.name} exited {pod.popen.returncode}:\n{pod.output()}")
-            url = pod.probe_url()
-            if url is None or _passes(url):
+            urls = [pod.probe_url(probe) for probe in ("startupProbe", "readinessProbe")]
+            if all(url is None or passes(url) for url in urls):
                 waiting.remove(pod)
         if waiting and time.monotonic() > deadline:
             names = ", ".join(p.name for p in waiting)
@@ -257,7 +260,8 @@ def wait_ready(pods: Iterable[LocalPod], timeout: float) -> None:
         time.sleep(0.3)
 
 
-def _passes(url: str) -> bool:
+def passes(url: str) -> bool:
+    """An httpGet probe's verdict: an answer of 2xx or 3xx."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return 200 <= int(response.status) < 400

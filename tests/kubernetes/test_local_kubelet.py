@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +23,16 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "cli"))
 from cli_support import expected_cyclic_answers, same_answer
-from local_kubelet import LocalPod, of_kind, read_manifests, start, stop, wait_completed, wait_ready
+from local_kubelet import (
+    LocalPod,
+    of_kind,
+    passes,
+    read_manifests,
+    start,
+    stop,
+    wait_completed,
+    wait_ready,
+)
 
 import topologies.cyclic
 from streamgraph.commands.demo import demo_requests
@@ -83,7 +94,11 @@ class Cluster:
         [job] = of_kind(self.documents, "Job")
         pod = self.pod(job)
         assert wait_completed(pod, 60) == 0, pod.output()
-        wait_ready([self.pod(d) for d in of_kind(self.documents, "Deployment")], 90)
+        deployments = [self.pod(d) for d in of_kind(self.documents, "Deployment")]
+        wait_ready(deployments, 90)
+        for pod in deployments:  # alive too, or the kubelet would restart it
+            url = pod.probe_url("livenessProbe")
+            assert url is None or passes(url), f"{pod.name}: {url} fails\n{pod.output()}"
 
     def service_url(self) -> str:
         """The gateway's Service: its port, forwarded to the pod behind it (targetPort)."""
@@ -108,9 +123,6 @@ def cluster(request: pytest.FixtureRequest, kafka_broker: Any, tmp_path: Path) -
 
 
 def post(url: str, body: Any) -> tuple[int, Any]:
-    import urllib.error
-    import urllib.request
-
     data = orjson.dumps(body)
     headers = {"Content-Type": "application/json"}
     request = urllib.request.Request(url, data=data, headers=headers, method="POST")
