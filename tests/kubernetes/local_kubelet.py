@@ -2,8 +2,9 @@
 
 `read_manifests` reads the generated YAML; `LocalPod.of` turns a Job's or a Deployment's pod
 template into a command line, an environment and folders; `start`, `wait_ready` and `stop`
-run it. The image is the checkout itself: `streamgraph` is the virtual environment's script,
-the working folder the repository's root (the image's /app, where topologies/ and agents/ are).
+run it. The image is the checkout: `streamgraph` is the virtual environment's script, and
+`image_folder` copies what the Dockerfile copies into /app (agents/, topologies/) into a
+read-only folder, every pod's working folder and PYTHONPATH.
 
 How the pod's world is rewritten onto one machine:
 
@@ -26,6 +27,7 @@ How the pod's world is rewritten onto one machine:
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -42,6 +44,7 @@ import yaml
 __all__ = [
     "LocalPod",
     "free_port",
+    "image_folder",
     "of_kind",
     "passes",
     "read_manifests",
@@ -51,7 +54,8 @@ __all__ = [
     "wait_ready",
 ]
 
-ROOT = Path(__file__).resolve().parents[2]  # the checkout: the image's working folder /app
+ROOT = Path(__file__).resolve().parents[2]  # the checkout
+APP = ("agents", "topologies")  # what the Dockerfile copies into its working folder /app
 BIN = Path(sys.executable).parent  # the image's /opt/streamgraph/bin
 IMAGE_ENV = {  # Dockerfile's ENV, and the base image's locale
     "PATH": os.pathsep.join([str(BIN), "/usr/local/bin", "/usr/bin", "/bin"]),
@@ -60,6 +64,16 @@ IMAGE_ENV = {  # Dockerfile's ENV, and the base image's locale
     "STREAMGRAPH_STATE_DIR": "/var/lib/streamgraph",
     "LANG": "C.UTF-8",
 }
+
+
+def image_folder(tmp: Path) -> Path:
+    """The image's /app: a read-only copy of the checkout's agents/ and topologies/."""
+    app = tmp / "app"
+    for name in APP:
+        shutil.copytree(ROOT / name, app / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in [app, *(p for p in app.rglob("*") if p.is_dir())]:
+        folder.chmod(0o555)  # the root filesystem is read-only
+    return app
 
 
 def read_manifests(folder: Path) -> list[dict[str, Any]]:
@@ -130,6 +144,7 @@ class LocalPod:
     folders: dict[str, Path]  # volume name -> local folder
     probes: dict[str, dict[str, Any]]  # readinessProbe, livenessProbe, startupProbe
     labels: dict[str, str]  # the pod template's: what a Service selects
+    app: Path  # the image's working folder
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     log: Path | None = None
 
@@ -140,6 +155,7 @@ class LocalPod:
         documents: list[dict[str, Any]],
         secrets: Mapping[str, Mapping[str, str]],
         tmp: Path,
+        app: Path,
     ) -> LocalPod:
         """The pod of a Job or Deployment (its one container), rewritten as the module says."""
         name = workload["metadata"]["name"]
@@ -161,11 +177,11 @@ class LocalPod:
         home.chmod(0o555)
         env["HOME"] = str(home)
         env["HOSTNAME"] = name
-        env["PYTHONPATH"] = str(ROOT)
+        env["PYTHONPATH"] = str(app)
         argv[0] = str(BIN / argv[0]) if (BIN / argv[0]).exists() else argv[0]
         labels = workload["spec"]["template"]["metadata"].get("labels", {})
         probes = {key: value for key, value in container.items() if key.endswith("Probe")}
-        return cls(name, argv, env, ports, folders, probes, labels)
+        return cls(name, argv, env, ports, folders, probes, labels, app)
 
     def probe_url(self, probe: str = "readinessProbe") -> str | None:
         """Where the kubelet sends the probe's GET; None for a pod without that probe."""
@@ -222,7 +238,7 @@ def start(pod: LocalPod, logs: Path) -> LocalPod:
         pod.popen = subprocess.Popen(
             pod.argv,
             env=pod.env,
-            cwd=ROOT,
+            cwd=pod.app,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "cli"))
 from cli_support import expected_cyclic_answers, same_answer
 from local_kubelet import (
     LocalPod,
+    image_folder,
     of_kind,
     passes,
     read_manifests,
@@ -64,6 +65,7 @@ class Cluster:
         self.documents = read_manifests(self.folder)
         self.secrets = {self.secret_name(): self.secret()}
         self.pods: list[LocalPod] = []
+        self.app = image_folder(tmp)
         (tmp / "logs").mkdir()
 
     def secret_name(self) -> str:
@@ -85,7 +87,7 @@ class Cluster:
         return data
 
     def pod(self, workload: dict[str, Any]) -> LocalPod:
-        pod = LocalPod.of(workload, self.documents, self.secrets, self.tmp / "pods")
+        pod = LocalPod.of(workload, self.documents, self.secrets, self.tmp / "pods", self.app)
         self.pods.append(start(pod, self.tmp / "logs"))
         return pod
 
