@@ -61,7 +61,8 @@ class Cluster:
         argv = [sys.executable, "-m", "streamgraph.cli", "manifests", f"topologies.{topology}"]
         argv += ["--image", "local/streamgraph:test", "--brokers", brokers]
         argv += ["--out", str(self.folder)]
-        subprocess.run(argv, env=env, check=True, capture_output=True, timeout=60)
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
         self.documents = read_manifests(self.folder)
         self.secrets = {self.secret_name(): self.secret()}
         self.pods: list[LocalPod] = []
