@@ -3,13 +3,14 @@
     visit -> check --(visits < 2)--> visit
                    --(visits = 2)--> done   (the responder)
 
-`visit` appends `<id> <visits> <pid>` to the file ROLL_LOG_PATH each time it runs, so the test
-counts the work the workers did twice across a restart.
+`visit` appends `<id> <visits> <pid> <epoch seconds>` to the file ROLL_LOG_PATH each time it
+runs, so the test counts the work the workers did twice across a restart, and when.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import streamgraph as sg
@@ -24,7 +25,7 @@ def visit(body: dict[str, Any]) -> dict[str, Any]:
     path = os.environ.get("ROLL_LOG_PATH")
     if path:  # one short line, one write: lines of concurrent workers never interleave
         with open(path, "a") as log:
-            log.write(f"{body['id']} {visits} {os.getpid()}\n")
+            log.write(f"{body['id']} {visits} {os.getpid()} {time.time():.3f}\n")
     return {**body, "visits": visits}
 
 

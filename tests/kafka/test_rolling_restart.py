@@ -5,7 +5,8 @@ gateway (in this process), an async client sending requests continuously, each w
 body. Each worker in turn is replaced as a Kubernetes rolling update does: a new worker starts,
 is Ready and holds partitions, then the old one gets SIGTERM and the next waits for it to exit.
 Every request is answered 200, exactly once, with its own body; each SIGTERM'd worker exits
-within the stop timeout. The work the workers did twice (from `visit`'s log) is reported.
+within the stop timeout. The work the workers did twice (from `visit`'s log) is reported, and
+bounded: a rebalance redoes only the inputs in flight.
 """
 
 from __future__ import annotations
@@ -84,8 +85,8 @@ async def test_a_rolling_restart_under_load_answers_every_request_once(
         await client.close()
     logs = "\n".join(w.log()[-2000:] for w in factory.workers)
     failed = {rid: got for rid, got in answers.items() if got != [(200, rid)]}
-    lines = visits.read_text().split() if visits.exists() else []
-    done = Counter((a, b) for a, b in zip(lines[::3], lines[1::3], strict=True))
+    lines = visits.read_text().splitlines() if visits.exists() else []
+    done = Counter(tuple(line.split()[:2]) for line in lines)
     doubled = sum(count - 1 for count in done.values())
     answered = sum(got == [(200, rid)] for rid, got in answers.items())
     print(
@@ -98,6 +99,9 @@ async def test_a_rolling_restart_under_load_answers_every_request_once(
     assert set(answers) == set(sent)
     assert all(e < STOP_TIMEOUT for e in exits), exits
     assert {rid for rid, _ in done} == set(sent)  # every request's visits ran
+    # at_least_once redoes only inputs in flight at a rebalance (before the revoked partitions'
+    # acked offsets were committed: 134-335 of ~600 requests' visits, 1 after)
+    assert doubled <= len(sent) // 20, doubled
 
 
 async def _load(
