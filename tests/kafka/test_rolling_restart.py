@@ -40,7 +40,7 @@ PARTITIONS = 6
 
 @pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 async def test_a_rolling_restart_under_load_answers_every_request_once(
-    factory: WorkerFactory, guarantee: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    factory: WorkerFactory, guarantee: str, tmp_path: Path
 ) -> None:
     visits = tmp_path / "visits.log"
     factory.env.update(
@@ -65,8 +65,8 @@ async def test_a_rolling_restart_under_load_answers_every_request_once(
     sent: list[str] = []
     stop = asyncio.Event()
     exits: list[float] = []
+    load = asyncio.create_task(_load(client, sent, answers, stop))
     try:
-        load = asyncio.create_task(_load(client, sent, answers, stop))
         await asyncio.sleep(3)
         for worker in old:
             new = await asyncio.to_thread(factory.start, "rolling_topology")
@@ -82,6 +82,7 @@ async def test_a_rolling_restart_under_load_answers_every_request_once(
         await asyncio.wait_for(load, REQUEST_TIMEOUT + 10)
     finally:
         stop.set()
+        await asyncio.gather(load, return_exceptions=True)  # (a failed restart: its answers)
         await client.close()
     logs = "\n".join(w.log()[-2000:] for w in factory.workers)
     failed = {rid: got for rid, got in answers.items() if got != [(200, rid)]}
