@@ -78,6 +78,20 @@ class LeanConsumer(faust_aiokafka.Consumer):
                 return
         await super().on_partitions_assigned(assigned, generation_id)
 
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        # at_least_once: Faust's forgets the revoked partitions' acked offsets before the app's
+        # handler waits for the streams and commits, so that commit left them out and every
+        # rebalance (a worker joining or leaving) redid up to a commit interval of their work
+        # (tests/kafka/test_rolling_restart.py: 75-168 events redone per rolling restart at
+        # 30 requests/s). What is acked by now is committed first; an input still in flight
+        # (its outputs not yet acknowledged) is redone by the partition's next owner, as before.
+        if getattr(self.app, "eos", None) is None and not self.app.should_stop and revoked:
+            try:
+                await self.commit(revoked)
+            except Exception:  # the rebalance goes on; the next owner redoes the work
+                self.log.exception("committing the revoked partitions' acked offsets failed")
+        await super().on_partitions_revoked(revoked)
+
     async def _commit(self, offsets: Any) -> bool:
         if getattr(self.app, "eos", None) is not None:
             # offsets are committed by the transactions, with their outputs; these (acked once

@@ -123,6 +123,12 @@ UPSTREAM: tuple[Upstream, ...] = (
         "84a759484e250d46",
     ),
     Upstream(
+        f"{_C}.on_partitions_revoked",
+        "transport.LeanConsumer.on_partitions_revoked",
+        "extended: at_least_once commits the acked offsets before Faust forgets them",
+        "300755751685b025",
+    ),
+    Upstream(
         "faust.transport.consumer:ThreadDelegateConsumer._commit",
         "transport.LeanConsumer._commit",
         "overridden to commit nothing under exactly_once (every commit path ends here)",
