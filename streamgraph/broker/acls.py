@@ -11,16 +11,17 @@ any other module that manages ACLs (a `streamgraph acls` command), with no Kafka
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-from confluent_kafka.admin import (
-    AclBinding,
-    AclBindingFilter,
-    AclOperation,
-    AclPermissionType,
-    ResourcePatternType,
-    ResourceType,
-)
+if TYPE_CHECKING:  # confluent-kafka loads when an ACL is sent (13 MB a process would pay)
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
 
 ResourceKind = Literal["topic", "group", "transactional_id", "cluster"]
 PatternKind = Literal["literal", "prefixed"]
@@ -44,10 +45,10 @@ CLUSTER_NAME = "kafka-cluster"
 
 # librdkafka calls Kafka's CLUSTER resource type BROKER (both are type 4 on the wire)
 _RESOURCE = {
-    "topic": ResourceType.TOPIC,
-    "group": ResourceType.GROUP,
-    "transactional_id": ResourceType.TRANSACTIONAL_ID,
-    "cluster": ResourceType.BROKER,
+    "topic": "TOPIC",
+    "group": "GROUP",
+    "transactional_id": "TRANSACTIONAL_ID",
+    "cluster": "BROKER",
 }
 
 
@@ -84,17 +85,28 @@ class Acl:
 
     def binding(self) -> AclBinding:
         """confluent-kafka's AclBinding (for `AdminClient.create_acls`)."""
+        from confluent_kafka.admin import AclBinding
+
         return AclBinding(*self._fields())
 
     def filter(self) -> AclBindingFilter:
         """A filter matching exactly this ACL (for `AdminClient.delete_acls`)."""
+        from confluent_kafka.admin import AclBindingFilter
+
         return AclBindingFilter(*self._fields())
 
     def _fields(
         self,
     ) -> tuple[ResourceType, str, ResourcePatternType, str, str, AclOperation, AclPermissionType]:
+        from confluent_kafka.admin import (
+            AclOperation,
+            AclPermissionType,
+            ResourcePatternType,
+            ResourceType,
+        )
+
         return (
-            _RESOURCE[self.resource],
+            ResourceType[_RESOURCE[self.resource]],
             self.name,
             ResourcePatternType[self.pattern.upper()],
             self.principal,

@@ -20,11 +20,11 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+if TYPE_CHECKING:  # cryptography loads when a certificate is made (18 MB every process paid)
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 #: The CN of the broker's certificate, hence its principal (User:broker) under the mapping rule.
 BROKER_NAME = "broker"
@@ -51,6 +51,10 @@ class CertificateAuthority:
 
     def ensure(self) -> None:
         """Create the CA and the broker's key store unless they exist already."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.x509.oid import NameOID
+
         self.folder.mkdir(parents=True, exist_ok=True)
         os.chmod(self.folder, 0o700)
         if not (self.ca_path.is_file() and self._key_path.is_file()):
@@ -80,6 +84,11 @@ class CertificateAuthority:
         return files
 
     def _issue(self, name: str, *, server: bool) -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
         ca_key = serialization.load_pem_private_key(self._key_path.read_bytes(), password=None)
         assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
         ca_cert = x509.load_pem_x509_certificate(self.ca_path.read_bytes())
@@ -110,12 +119,16 @@ class CertificateAuthority:
 
 def _new_key() -> ec.EllipticCurvePrivateKey:
     # P-256: fast to make (RSA-2048 takes ~0.1 s per key) and accepted by the JVM and OpenSSL
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     return ec.generate_private_key(ec.SECP256R1())
 
 
 def _builder(
     subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
 ) -> x509.CertificateBuilder:
+    from cryptography import x509
+
     now = datetime.datetime.now(datetime.UTC)
     return (
         x509.CertificateBuilder()
@@ -131,6 +144,8 @@ def _builder(
 
 
 def _key_usage(*, ca: bool) -> x509.KeyUsage:
+    from cryptography import x509
+
     return x509.KeyUsage(
         digital_signature=True,
         content_commitment=False,
@@ -146,6 +161,8 @@ def _key_usage(*, ca: bool) -> x509.KeyUsage:
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     # Kafka's PEM key store reads unencrypted keys only in PKCS#8 ("BEGIN PRIVATE KEY")
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
