@@ -45,7 +45,21 @@ TOPOLOGY = "topologies.cyclic"
 FUNCTION = "cyclic-function"
 LIMIT = 30.0  # seconds: every failure surfaces within this
 WRONG_PASSWORD = f"not-the-password-{uuid.uuid4().hex[:8]}"
-OUTPUTS: list[str] = []  # every captured output, searched for passwords at the end
+SECRETS: list[str] = []  # the module broker's passwords (and the wrong one), once it started
+
+
+class _Outputs(list[str]):
+    """Every captured output, each searched for every password as it is captured (the tests
+    of this module may run on several xdist workers: no test may rely on another's list)."""
+
+    def append(self, output: str) -> None:
+        assert SECRETS, "the secured broker fixture has not run"
+        for secret in SECRETS:
+            assert secret not in output
+        super().append(output)
+
+
+OUTPUTS = _Outputs()
 
 
 @dataclass(frozen=True)
@@ -118,6 +132,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
             admin["STREAMGRAPH_KAFKA_SASL_PASSWORD"],
             bob["STREAMGRAPH_KAFKA_SASL_PASSWORD"],
         )
+        SECRETS[:] = [*passwords, WRONG_PASSWORD]
         yield Secured(
             kafka, admin, bob, folder / "ca.pem", mismatched, (*passwords, WRONG_PASSWORD)
         )
@@ -392,9 +407,8 @@ async def test_a_plain_login_logged_at_debug_shows_no_password(
 
 
 def test_no_output_shows_a_password(secured: Secured) -> None:
-    """Last in the module: every output captured above, searched for every password."""
-    if not OUTPUTS:
-        pytest.skip("run with the tests above")
+    """What this worker captured, searched again (each output was searched as it was taken)."""
+    assert list(secured.secrets) == SECRETS
     for output in OUTPUTS:
         for secret in secured.secrets:
             assert secret not in output
