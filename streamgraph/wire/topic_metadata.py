@@ -5,6 +5,11 @@ propagates it). A consumer group whose leader computes the assignment inside tha
 the topic out ("Ignoring missing topic") and does not look again until its metadata grows stale,
 five minutes later: a worker would start without some of its partitions. Waiting here, before
 the consumer subscribes, closes that window.
+
+The wait sends its own metadata requests rather than tracking the topics in aiokafka's cluster
+view: those would ask the broker to auto-create a missing topic (with the broker's default
+partitions) and log every answer still without it at ERROR, though inside the window that is
+expected.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import time
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaClient
+from aiokafka import errors as aioerrors
+from aiokafka.protocol.metadata import MetadataRequest
 
 from ..connection.kafka_security import KafkaSecurity
 
@@ -27,8 +34,9 @@ async def wait_until_visible(
     brokers: str, topics: Iterable[str], *, security: KafkaSecurity, timeout: float = 30.0
 ) -> None:
     """Return once a metadata request lists every topic of `topics` with its partitions;
-    TimeoutError naming the missing ones after `timeout` seconds."""
-    wanted = set(topics)
+    TimeoutError naming the missing ones after `timeout` seconds; aiokafka's
+    TopicAuthorizationFailedError at once for a topic the client may not describe."""
+    wanted = sorted(set(topics))
     if not wanted:
         return
     client = AIOKafkaClient(
@@ -37,9 +45,8 @@ async def wait_until_visible(
     deadline = time.monotonic() + timeout
     try:
         await client.bootstrap()
-        await client.set_topics(wanted)  # metadata of these topics only, never of all
         while True:
-            missing = sorted(t for t in wanted if not client.cluster.partitions_for_topic(t))
+            missing = await _missing(client, wanted)
             if not missing:
                 return
             if time.monotonic() > deadline:
@@ -48,6 +55,19 @@ async def wait_until_visible(
                     f"{brokers} within {timeout:.0f} s"
                 )
             await asyncio.sleep(POLL_SECONDS)
-            await client.force_metadata_update()
     finally:
         await client.close()
+
+
+async def _missing(client: AIOKafkaClient, wanted: list[str]) -> list[str]:
+    """The topics of `wanted` one broker's metadata lacks (or lists with no partition yet)."""
+    request = MetadataRequest(wanted, allow_auto_topic_creation=False)
+    response = await client.send(client.get_random_node(), request)
+    present = set()
+    for topic in response.topics:
+        error_code, name, partitions = topic[0], topic[1], topic[-1]
+        if aioerrors.for_code(error_code) is aioerrors.TopicAuthorizationFailedError:
+            raise aioerrors.TopicAuthorizationFailedError(name)
+        if error_code == 0 and partitions:
+            present.add(name)
+    return [name for name in wanted if name not in present]
