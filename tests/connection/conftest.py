@@ -4,7 +4,6 @@ throwaway PEM files (pem_files.py)."""
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 from pem_files import Pem, make_pem
@@ -20,6 +19,4 @@ def clean(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 @pytest.fixture(scope="session")
 def pem(tmp_path_factory: pytest.TempPathFactory) -> Pem:
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl CLI is not installed")
     return make_pem(tmp_path_factory.mktemp("pem"))

@@ -1,11 +1,15 @@
 """Throwaway PEM files for the connection tests: a CA, a client certificate signed by it, and
-the client's key in the clear and encrypted, made with the `openssl` CLI."""
+the client's key in the clear and encrypted, made by the secured local broker's own CA
+(streamgraph/broker/certificates.py), so no `openssl` CLI is needed."""
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from streamgraph.broker.certificates import CertificateAuthority
 
 KEY_PASSWORD = "pem-key-s3cret"
 
@@ -18,17 +22,17 @@ class Pem:
     encrypted_key: Path  # the same key under KEY_PASSWORD
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
 def make_pem(d: Path) -> Pem:
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-             "ca.pem", "-days", "2", "-subj", "/CN=sg-test-ca", cwd=d)  # fmt: skip
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out",
-             "client.csr", "-subj", "/CN=sg-client", cwd=d)  # fmt: skip
-    _openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-             "-CAcreateserial", "-out", "client.pem", "-days", "2", cwd=d)  # fmt: skip
-    _openssl("pkey", "-in", "client.key", "-aes256", "-passout", f"pass:{KEY_PASSWORD}",
-             "-out", "client.enc.key", cwd=d)  # fmt: skip
-    return Pem(d / "ca.pem", d / "client.pem", d / "client.key", d / "client.enc.key")
+    authority = CertificateAuthority(d)
+    authority.ensure()
+    client = authority.client("sg-client")
+    key = serialization.load_pem_private_key(client.keyfile.read_bytes(), password=None)
+    encrypted = d / "client.enc.key"
+    encrypted.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(KEY_PASSWORD.encode()),
+        )
+    )
+    return Pem(authority.ca_path, client.certfile, client.keyfile, encrypted)

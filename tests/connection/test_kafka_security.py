@@ -77,7 +77,9 @@ def test_mutual_tls_from_pem_files(clean: pytest.MonkeyPatch, pem: Pem) -> None:
     context = security.ssl_context
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname is False
-    assert any(c["subject"] == ((("commonName", "sg-test-ca"),),) for c in context.get_ca_certs())
+    assert any(
+        c["subject"] == ((("commonName", "streamgraph local CA"),),) for c in context.get_ca_certs()
+    )
     assert dict(security.aiokafka_args()) == {"security_protocol": "SSL", "ssl_context": context}
     credentials = security.faust_credentials()
     assert isinstance(credentials, SSLCredentials) and credentials.context is context
