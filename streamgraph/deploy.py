@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,6 +57,28 @@ class Child:
     @property
     def pid(self) -> int:
         return self.popen.pid
+
+    def exit_report(self) -> str:
+        """Why it exited: the one line a worker ends with when Kafka refuses it (a login, a
+        certificate, an ACL) and where its log is; else the log's tail."""
+        code = self.popen.returncode
+        line = _last_refusal(_read(self.log))
+        if line is not None:
+            return f"{self.name} exited with {code}: {line} (its log: {self.log})"
+        return (
+            f"{self.name} exited with {code}; its log ({self.log}):\n{jvm_process.tail(self.log)}"
+        )
+
+
+#: the line a worker ends with (engines/kafka/refusals.py), or `streamgraph worker`'s start check
+_REFUSAL = re.compile(r"\[ERROR\] (?P<line>.*; the worker stops)\s*$|^Error: (?P<check>.*)$")
+
+
+def _last_refusal(log: str) -> str | None:
+    found = [
+        m.group("line") or m.group("check") for m in map(_REFUSAL.search, log.splitlines()) if m
+    ]
+    return found[-1] if found else None
 
 
 def dedicated_model_commands(function: Any, reference: str) -> list[tuple[str, list[str]]]:
@@ -256,10 +279,7 @@ class Deployment:
         waiting = [c for c in self.children if c.name != "gateway"]
         while waiting or not self._gateway_ready():
             for child in self.dead():
-                raise DeployError(
-                    f"{child.name} exited with {child.popen.returncode}; its log "
-                    f"({child.log}):\n{jvm_process.tail(child.log)}"
-                )
+                raise DeployError(child.exit_report())
             # Faust logs "[^Worker]: Ready" once its agents are subscribed
             waiting = [c for c in waiting if "Ready" not in _read(c.log)]
             if time.monotonic() > deadline:

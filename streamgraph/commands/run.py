@@ -135,10 +135,7 @@ def _serve_kafka(
         while True:
             time.sleep(0.5)
             for child in deployment.dead():
-                raise click.ClickException(
-                    f"{child.name} (pid {child.pid}) exited with {child.popen.returncode}; "
-                    f"see {child.log}"
-                )
+                raise click.ClickException(child.exit_report())
     except KeyboardInterrupt:
         click.echo("\nstopping")
         return 0

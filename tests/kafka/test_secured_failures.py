@@ -227,6 +227,15 @@ def test_describe_never_connects_and_names_the_secured_cluster(
     assert "SASL_SSL, mechanism SCRAM-SHA-512, user admin" in ran.output
 
 
+def test_run_reports_a_refused_worker_in_one_line(secured: Secured, tmp_path: Path) -> None:
+    """`streamgraph run` starts the workers and the gateway; the worker refused the login ends
+    the run with its own line, not with its log's tail."""
+    env = _env(secured.admin, tmp_path, STREAMGRAPH_KAFKA_SASL_PASSWORD=WRONG_PASSWORD)
+    ran = _run([STREAMGRAPH, "run", TOPOLOGY, "--port", "0", "--exit-after-demo"], env)
+    _one_line(ran, "exited with 1: ", "refused the login", "user admin", "its log: ")
+    assert "ƒaµS†" not in ran.output  # the tail (Faust's banner) is not shown
+
+
 # -- the worker ----------------------------------------------------------------------------------
 def _worker_line(ran: Ran, *words: str) -> None:
     assert ran.returncode == 1, ran.output[-3000:]
