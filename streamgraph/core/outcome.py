@@ -138,7 +138,10 @@ def run_step_now(
             out = _without_call(step, event, state)
         if out is None:
             # (a simple step's `enter` has nothing to check: call it straight)
-            result = step.call(event.body) if step.simple else step.invoke(event)  # type: ignore[misc]
+            if step.simple:
+                result = step.call(event if step.full_event else event.body)  # type: ignore[misc]
+            else:
+                result = step.invoke(event)
             if type(result) not in PLAIN_RESULTS:
                 if inspect.isawaitable(result):
                     if in_loop:
@@ -146,7 +149,18 @@ def run_step_now(
                     raise _needs_loop(step, result)
                 if type(result) is GeneratorType and not in_loop:
                     raise _needs_loop(step, result)
-            out = outcome(step, event, result)
+                out = outcome(step, event, result)
+            elif step.routes_all:
+                # what `outcome()` decides for a plain result, without its checks: not DROP,
+                # Many nor an Event; the result is the body; every outlet (`route`)
+                event.body = result
+                outlets = step.outlets
+                if outlets:
+                    out = Forward(event, outlets, step.responder, step.responder)
+                else:
+                    out = _forward(step, event, outlets, step.responder)
+            else:
+                out = outcome(step, event, result)
     except Exception as exc:
         out = failure(step, event, exc)
     if span is not None:

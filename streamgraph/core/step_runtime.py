@@ -53,6 +53,7 @@ class StepRuntime:
         "reaches_responder",
         "responder",
         "result_keys",
+        "routes_all",
         "select",
         "simple",
         "stateful",
@@ -107,8 +108,10 @@ class StepRuntime:
         self.outputs_when_last = False
         self.ack_on_drop = False
         # the hot path skips every optional rule when none applies (no visit to count, no
-        # stream to refuse: `enter` would do nothing)
-        self.simple = not (full_event or input_keys or result_keys or cyclic or self.streaming)
+        # stream to refuse: `enter` would do nothing; the callable gets `argument()` straight)
+        self.simple = not (input_keys or result_keys or cyclic or self.streaming)
+        # ... and a plain result of a simple step goes to every outlet (`route` has no choice)
+        self.routes_all = self.simple and select is None
 
     @property
     def streaming(self) -> bool:
