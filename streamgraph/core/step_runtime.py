@@ -50,10 +50,10 @@ class StepRuntime:
         "obj",
         "outlets",
         "outputs_when_last",
+        "plain",
         "reaches_responder",
         "responder",
         "result_keys",
-        "routes_all",
         "select",
         "simple",
         "stateful",
@@ -110,8 +110,8 @@ class StepRuntime:
         # the hot path skips every optional rule when none applies (no visit to count, no
         # stream to refuse: `enter` would do nothing; the callable gets `argument()` straight)
         self.simple = not (input_keys or result_keys or cyclic or self.streaming)
-        # ... and a plain result of a simple step goes to every outlet (`route` has no choice)
-        self.routes_all = self.simple and select is None
+        # ... and a plain result of a simple, stateless step goes to every outlet
+        self.plain = self.simple and select is None and not stateful and call is not None
 
     @property
     def streaming(self) -> bool:

@@ -95,7 +95,10 @@ class LocalServer:
     ) -> Any:
         """Send one request through the graph and return its answer (MLRun's `server.test`)."""
         try:
-            event = self._make_event(path, body, method, headers, content_type, event_id)
+            if headers:
+                event = self._make_event(path, body, method, headers, content_type, event_id)
+            else:  # (no deadline to read: `_make_event` without a call)
+                event = request_event(body, path, method, None, content_type, event_id)
         except HTTPError as exc:
             return finish(Response.from_error(exc), silent, get_body)
         if not self._needs_loop:
@@ -198,17 +201,18 @@ class LocalServer:
                     out = forward(step, ev)
                 else:
                     out = run_step_now(step, ev, state[step.name])
-                if (
-                    type(out) is Forward
-                    and len(out.outlets) == 1
-                    and not out.answer
-                    and step.terminal_queue is None
-                ):
-                    # one next step: what `_carry` would push and pop at once, run straight
-                    ev = out.event
-                    ev.source = step.name
-                    step = steps[out.outlets[0]]
-                    continue
+                if type(out) is Forward and step.terminal_queue is None:
+                    # what `_carry` does, for the two common cases
+                    outlets = out.outlets
+                    if not outlets:  # the end of a branch
+                        if out.answer:
+                            _respond(out.event)
+                        break
+                    if len(outlets) == 1 and not out.answer:  # pushed and popped at once
+                        ev = out.event
+                        ev.source = step.name
+                        step = steps[outlets[0]]
+                        continue
                 self._carry(step, out, work)
                 break
         return reply

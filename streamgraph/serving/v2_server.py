@@ -161,7 +161,8 @@ class V2ModelServer:
                 return self.metadata()
             op = "infer"
         if op == "infer" or op == "predict":
-            require(method, "POST", f"{self.name}/infer")
+            if method != "POST":  # (the message is only made for a refusal)
+                require(method, "POST", f"{self.name}/infer")
             return self._run(event, body, "infer")
         if op == "ready":
             require(method, "GET", f"{self.name}/ready")
@@ -250,13 +251,16 @@ class V2ModelServer:
 
     def _run(self, event: Event, body: Any, op: str) -> Any:
         """preprocess -> validate -> predict (or explain) -> postprocess, in the V2 envelope."""
-        self._check_ready()
-        if isinstance(body, bytes | bytearray):
-            body = _binary_request(event, body)
-        if not isinstance(body, dict):
-            raise BadRequestError(
-                f'the request body must be a JSON object with "inputs", got {type(body).__name__}'
-            )
+        if not self.ready:
+            self._check_ready()
+        if type(body) is not dict:
+            if isinstance(body, bytes | bytearray):
+                body = _binary_request(event, body)
+            if not isinstance(body, dict):
+                raise BadRequestError(
+                    'the request body must be a JSON object with "inputs", '
+                    f"got {type(body).__name__}"
+                )
         tensors = oip.is_tensor_request(body)
         # outputs the caller wants as binary data (the binary extension; tritonclient's default)
         binary = oip_binary.requested_binary_outputs(body) if tensors else oip_binary.NO_BINARY
