@@ -8,11 +8,12 @@ Rows, each through `fn.to_mock_server()` and `server.test(...)`:
                  LogisticRegression trained on sklearn's iris in `load()`
 
 The workload code is the same for both sides but for the import (`import mlrun` or
-`import streamgraph`). Each side runs in a process of its own: MLRun in a separate virtual
-environment (`.bench/mlrun-venv`, made and filled on first use: mlrun is not a dependency of
-streamgraph), streamgraph in this one. The `--runs` pairs are interleaved (the order alternates),
-each process prints its requests/s as JSON; printed: each side's range, and the range of the
-per-run ratio streamgraph/MLRun.
+`import streamgraph`). Each side runs in a process of its own, started once: MLRun in a
+separate virtual environment (`.bench/mlrun-venv`, made and filled on first use: mlrun is not a
+dependency of streamgraph), streamgraph in this one. Each row is measured on one side then at
+once on the other (the order alternates between runs; each process answers requests/s as JSON),
+so the two figures of a ratio see the same load on this shared machine. Printed: each side's
+range over the `--runs` runs, and the range of the per-run ratio streamgraph/MLRun.
 
     .venv/bin/python bench/vs_mlrun.py [--requests N] [--runs K] [--fast] [--streamgraph-only]
 """
@@ -111,11 +112,12 @@ def check(row: str, answer: Any) -> Any:
 
 
 def rate(call: Callable[[int], Any], requests: int) -> float:
-    """Requests per second of `call`, best of three runs (GC off while timing)."""
+    """Requests per second of `call`, the best of 5 slices of `requests` (GC off while timing):
+    the machine is shared, the best slice is the one least disturbed."""
     for i in range(min(2000, requests)):  # warm up
         call(i)
     best = 0.0
-    for _ in range(3):
+    for _ in range(5):
         gc.disable()
         start = time.perf_counter()
         for i in range(requests):
@@ -126,13 +128,11 @@ def rate(call: Callable[[int], Any], requests: int) -> float:
     return best
 
 
-def child(side: str, requests: int) -> None:
-    """Measure every row on `side` and print one JSON line: versions, answers and rates."""
+def child(side: str) -> None:
+    """Serve measurements: a first JSON line (version, answers), then for each line
+    `<row> <requests>` read from stdin, one line `{"rate": ...}`."""
     calls = build_servers(side)
     answers = {row: check(row, call(1)) for row, call in calls.items()}
-    rates = {
-        row: rate(call, max(1, requests // SLOW_ROWS.get(row, 1))) for row, call in calls.items()
-    }
     if side == "mlrun":
         import mlrun
 
@@ -141,7 +141,10 @@ def child(side: str, requests: int) -> None:
         import streamgraph
 
         version = getattr(streamgraph, "__version__", "dev")
-    print(json.dumps({"side": side, "version": version, "answers": answers, "rates": rates}))
+    print(json.dumps({"side": side, "version": version, "answers": answers}), flush=True)
+    for line in sys.stdin:
+        row, _, requests = line.strip().rpartition(" ")
+        print(json.dumps({"rate": rate(calls[row], int(requests))}), flush=True)
 
 
 # -- the parent: the MLRun environment, interleaved runs, the table ---------------------------
@@ -176,20 +179,44 @@ def _pip(command: list[str]) -> int:
     return p.returncode
 
 
-def run_side(side: str, python: Path, requests: int) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    if side == "mlrun":
-        # no MLRun API service here: the mock server needs none; keep MLRun's logs quiet
-        env.update({"MLRUN_DBPATH": "", "MLRUN_LOG_LEVEL": "ERROR"})
-    args = [str(python), __file__, "--child", side, "--requests", str(requests)]
-    done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        sys.exit(
-            f"{side} run failed ({done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-4000:]}"
+class Side:
+    """One side's measuring process, resident for the whole run (started once, asked per row,
+    so the two sides' measurements of a row are next to each other in time)."""
+
+    def __init__(self, side: str, python: Path) -> None:
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        if side == "mlrun":
+            # no MLRun API service here: the mock server needs none; keep MLRun's logs quiet
+            env.update({"MLRUN_DBPATH": "", "MLRUN_LOG_LEVEL": "ERROR"})
+        self.name = side
+        self.process = subprocess.Popen(
+            [str(python), __file__, "--child", side],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
         )
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
+        self.info = self._read()
+
+    def measure(self, row: str, requests: int) -> float:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{row} {requests}\n")
+        self.process.stdin.flush()
+        return float(self._read()["rate"])
+
+    def _read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:  # (MLRun logs to stdout too: skip its lines)
+            if line.startswith("{"):
+                result: dict[str, Any] = json.loads(line)
+                return result
+        sys.exit(f"the {self.name} process ended ({self.process.wait()}), see its errors above")
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait()
 
 
 def span(values: list[float], fmt: str) -> str:
@@ -199,44 +226,54 @@ def span(values: list[float], fmt: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=50_000, help="per timed slice")
     parser.add_argument("--runs", type=int, default=3, help="interleaved pairs of processes")
-    parser.add_argument("--fast", action="store_true", help="a smoke test: 2,000 requests, 1 run")
+    parser.add_argument(
+        "--fast", action="store_true", help="a smoke test: 1 run of 1,000-request slices"
+    )
     parser.add_argument("--streamgraph-only", action="store_true", help="no MLRun side")
     parser.add_argument("--child", choices=("mlrun", "streamgraph"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fast:
-        args.requests, args.runs = 2000, 1
+        args.requests, args.runs = 1000, 1
     if args.child:
-        child(args.child, args.requests)
+        child(args.child)
         return
 
     pythons = {"streamgraph": Path(sys.executable)}
     if not args.streamgraph_only:
         pythons["mlrun"] = mlrun_python()
-    results: dict[str, list[dict[str, Any]]] = {side: [] for side in pythons}
-    for run in range(args.runs):
-        order = sorted(pythons, reverse=run % 2 == 1)  # alternate who goes first
-        for side in order:
-            results[side].append(run_side(side, pythons[side], args.requests))
-            rates = results[side][-1]["rates"]
-            shown = ", ".join(f"{row} {rates[row]:,.0f}/s" for row in ROWS)
-            print(f"run {run + 1}/{args.runs} {side}: {shown}", flush=True)
+    sides = {name: Side(name, python) for name, python in pythons.items()}
+    rates: dict[str, dict[str, list[float]]] = {name: {row: [] for row in ROWS} for name in sides}
+    try:
+        for run in range(args.runs):
+            for row in ROWS:
+                requests = max(1, args.requests // SLOW_ROWS.get(row, 1))
+                for name in sorted(sides, reverse=run % 2 == 1):  # alternate who goes first
+                    rates[name][row].append(sides[name].measure(row, requests))
+            shown = "; ".join(
+                f"{row}: " + ", ".join(f"{name} {rates[name][row][-1]:,.0f}/s" for name in sides)
+                for row in ROWS
+            )
+            print(f"run {run + 1}/{args.runs}: {shown}", flush=True)
+    finally:
+        for side in sides.values():
+            side.close()
 
-    sg_runs = results["streamgraph"]
-    ml_runs = results.get("mlrun", [])
-    if ml_runs:
+    if "mlrun" in sides:
         for row in ROWS:  # both sides answered the same
-            assert ml_runs[0]["answers"][row] == sg_runs[0]["answers"][row], row
-    versions = ", ".join(f"{side} {runs[0]['version']}" for side, runs in results.items())
+            assert sides["mlrun"].info["answers"][row] == sides["streamgraph"].info["answers"][row]
+    versions = ", ".join(f"{name} {side.info['version']}" for name, side in sides.items())
     print()
-    print(f"{args.runs} interleaved runs, {args.requests} requests per row (sklearn row: ", end="")
-    print(f"{args.requests // SLOW_ROWS['router sklearn']}), best of 3 per run; {versions}")
+    print(
+        f"{args.runs} interleaved runs, {args.requests} requests per slice (sklearn row: ", end=""
+    )
+    print(f"{args.requests // SLOW_ROWS['router sklearn']}), best of 5 slices; {versions}")
     print(f"{'row':<16}{'MLRun req/s':>20}{'streamgraph req/s':>22}{'ratio sg/MLRun':>18}")
     for row in ROWS:
-        sg = [r["rates"][row] for r in sg_runs]
-        if ml_runs:
-            ml = [r["rates"][row] for r in ml_runs]
+        sg = rates["streamgraph"][row]
+        if "mlrun" in sides:
+            ml = rates["mlrun"][row]
             ratios = [s / m for s, m in zip(sg, ml, strict=True)]
             print(f"{row:<16}{span(ml, ',.0f'):>20}{span(sg, ',.0f'):>22}{span(ratios, '.2f'):>18}")
         else:

@@ -292,7 +292,7 @@ class V2ModelServer:
             if self.version:
                 response["model_version"] = self.version
             response = self.postprocess(response)
-            if binary.requested:
+            if tensors and binary.requested:
                 return _binary_response(event, response, binary)
             return response
         finally:
