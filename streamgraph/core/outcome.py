@@ -141,10 +141,7 @@ def run_step_now(
             result = step.call(event if step.full_event else event.body)  # type: ignore[misc]
             if type(result) in PLAIN_RESULTS:
                 event.body = result
-                outlets = step.outlets
-                if outlets:
-                    return Forward(event, outlets, step.responder, step.responder)
-                return _forward(step, event, outlets, step.responder)
+                return Forward(event, step.outlets, step.plain_answer, step.plain_output)
             return _after_call(step, event, result, None, in_loop)
         except Exception as exc:
             return failure(step, event, exc)
@@ -169,6 +166,23 @@ def run_step_now(
     if span is not None:
         _end_step_span(span, out)
     return out
+
+
+def run_plain(step: StepRuntime, event: Event) -> Outcome | None:
+    """`run_step_now` for a `plain` step with no event loop, for an engine that carries a
+    plain result without an outcome: None when the step returned one, `event` (its body now
+    the result) goes on as `Forward(event, step.outlets, step.plain_answer, step.plain_output)`
+    says, made only if the engine needs it."""
+    if event.deadline is not None or event.end_of_stream or tracing.ENABLED:
+        return run_step_now(step, event)
+    try:
+        result = step.call(event if step.full_event else event.body)  # type: ignore[misc]
+        if type(result) in PLAIN_RESULTS:
+            event.body = result
+            return None
+        return _after_call(step, event, result, None, False)  # type: ignore[return-value]
+    except Exception as exc:
+        return failure(step, event, exc)
 
 
 def _after_call(

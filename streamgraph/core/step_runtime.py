@@ -51,6 +51,8 @@ class StepRuntime:
         "outlets",
         "outputs_when_last",
         "plain",
+        "plain_answer",
+        "plain_output",
         "reaches_responder",
         "responder",
         "result_keys",
@@ -112,6 +114,10 @@ class StepRuntime:
         self.simple = not (input_keys or result_keys or cyclic or self.streaming)
         # ... and a plain result of a simple, stateless step goes to every outlet
         self.plain = self.simple and select is None and not stateful and call is not None
+        # what a plain step's plain result leads to, `route` and the rules above applied
+        # (set by compile with them): `Forward(event, outlets, plain_answer, plain_output)`
+        self.plain_answer = responder
+        self.plain_output = responder
 
     @property
     def streaming(self) -> bool:

@@ -28,6 +28,7 @@ from ..core.outcome import (
     ToErrorHandler,
     describe_failure,
     forward,
+    run_plain,
     run_step,
     run_step_now,
     stream_outcomes,
@@ -199,6 +200,21 @@ class LocalServer:
                 if type(step) is _Fanout:
                     step = step.step
                     out = forward(step, ev)
+                elif step.plain:
+                    plain = run_plain(step, ev)
+                    if plain is None:  # the plain result is the body now, for every outlet
+                        outlets = step.outlets
+                        if (
+                            len(outlets) == 1
+                            and not step.plain_answer
+                            and step.terminal_queue is None
+                        ):  # the common case: straight on to the one next step
+                            ev.source = step.name
+                            step = steps[outlets[0]]
+                            continue
+                        out = Forward(ev, outlets, step.plain_answer, step.plain_output)
+                    else:
+                        out = plain
                 else:
                     out = run_step_now(step, ev, state[step.name])
                 if type(out) is Forward and step.terminal_queue is None:

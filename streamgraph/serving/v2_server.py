@@ -29,6 +29,7 @@ from ..errors import (
 from . import oip, oip_binary
 from .protocol import MODELS_PREFIX, base_name, parse_path, require
 
+_NDARRAY = np.ndarray  # (one global lookup per request, not a global and an attribute)
 # the `parameters` of the request being served, for `get_param` (per thread and per task)
 _REQUEST_PARAMS: ContextVar[dict[str, Any] | None] = ContextVar("sg_request_params", default=None)
 
@@ -282,7 +283,7 @@ class V2ModelServer:
             if tensors:
                 names = _output_names(body, outputs)
                 outputs = oip.encode_outputs(outputs, names, binary if binary.requested else False)
-            elif isinstance(outputs, np.ndarray):
+            elif isinstance(outputs, _NDARRAY):
                 outputs = outputs.tolist()
             response = {
                 "id": body.get("id") or event.id,
