@@ -10,10 +10,11 @@ Rows, each through `fn.to_mock_server()` and `server.test(...)`:
 The workload code is the same for both sides but for the import (`import mlrun` or
 `import streamgraph`). Each side runs in a process of its own, started once: MLRun in a
 separate virtual environment (`.bench/mlrun-venv`, made and filled on first use: mlrun is not a
-dependency of streamgraph), streamgraph in this one. Each row is measured on one side then at
-once on the other (the order alternates between runs; each process answers requests/s as JSON),
-so the two figures of a ratio see the same load on this shared machine. Printed: each side's
-range over the `--runs` runs, and the range of the per-run ratio streamgraph/MLRun.
+dependency of streamgraph), streamgraph in this one. A row is timed in slices that alternate
+between the sides (each process answers a slice's requests/s as JSON), and each side's figure is
+its best slice, so the two figures of a ratio see the same load on this shared machine.
+Printed: each side's range over the `--runs` runs, and the range of the per-run ratio
+streamgraph/MLRun.
 
     .venv/bin/python bench/vs_mlrun.py [--requests N] [--runs K] [--fast] [--streamgraph-only]
 """
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MLRUN_VENV = ROOT / ".bench" / "mlrun-venv"
 MLRUN_VERSION = "1.12.1"
 ROWS = ("flow", "router echo", "router sklearn")
+SLICES = 5  # timed slices per side, row and run
 # the sklearn row predicts one row per request (~40 us of sklearn's own work): fewer requests
 SLOW_ROWS = {"router sklearn": 10}
 ECHO_BODY = {"inputs": [[1, 2, 3]]}
@@ -112,25 +114,19 @@ def check(row: str, answer: Any) -> Any:
 
 
 def rate(call: Callable[[int], Any], requests: int) -> float:
-    """Requests per second of `call`, the best of 5 slices of `requests` (GC off while timing):
-    the machine is shared, the best slice is the one least disturbed."""
-    for i in range(min(2000, requests)):  # warm up
+    """Requests per second of `call` over `requests` calls (GC off while timing)."""
+    gc.disable()
+    start = time.perf_counter()
+    for i in range(requests):
         call(i)
-    best = 0.0
-    for _ in range(5):
-        gc.disable()
-        start = time.perf_counter()
-        for i in range(requests):
-            call(i)
-        elapsed = time.perf_counter() - start
-        gc.enable()
-        best = max(best, requests / elapsed)
-    return best
+    elapsed = time.perf_counter() - start
+    gc.enable()
+    return requests / elapsed
 
 
 def child(side: str) -> None:
     """Serve measurements: a first JSON line (version, answers), then for each line
-    `<row> <requests>` read from stdin, one line `{"rate": ...}`."""
+    `<row> <requests>` read from stdin, one timed slice: a line `{"rate": ...}`."""
     calls = build_servers(side)
     answers = {row: check(row, call(1)) for row, call in calls.items()}
     if side == "mlrun":
@@ -142,8 +138,12 @@ def child(side: str) -> None:
 
         version = getattr(streamgraph, "__version__", "dev")
     print(json.dumps({"side": side, "version": version, "answers": answers}), flush=True)
+    warm: set[str] = set()
     for line in sys.stdin:
         row, _, requests = line.strip().rpartition(" ")
+        if row not in warm:
+            warm.add(row)
+            rate(calls[row], min(2000, int(requests)))
         print(json.dumps({"rate": rate(calls[row], int(requests))}), flush=True)
 
 
@@ -249,8 +249,14 @@ def main() -> None:
         for run in range(args.runs):
             for row in ROWS:
                 requests = max(1, args.requests // SLOW_ROWS.get(row, 1))
-                for name in sorted(sides, reverse=run % 2 == 1):  # alternate who goes first
-                    rates[name][row].append(sides[name].measure(row, requests))
+                best = dict.fromkeys(sides, 0.0)
+                # slices alternate between the sides, who goes first alternates between runs;
+                # each side's figure is its best slice: the one least disturbed by other load
+                for _ in range(SLICES):
+                    for name in sorted(sides, reverse=run % 2 == 1):
+                        best[name] = max(best[name], sides[name].measure(row, requests))
+                for name, value in best.items():
+                    rates[name][row].append(value)
             shown = "; ".join(
                 f"{row}: " + ", ".join(f"{name} {rates[name][row][-1]:,.0f}/s" for name in sides)
                 for row in ROWS
@@ -268,7 +274,7 @@ def main() -> None:
     print(
         f"{args.runs} interleaved runs, {args.requests} requests per slice (sklearn row: ", end=""
     )
-    print(f"{args.requests // SLOW_ROWS['router sklearn']}), best of 5 slices; {versions}")
+    print(f"{args.requests // SLOW_ROWS['router sklearn']}), best of {SLICES} slices; {versions}")
     print(f"{'row':<16}{'MLRun req/s':>20}{'streamgraph req/s':>22}{'ratio sg/MLRun':>18}")
     for row in ROWS:
         sg = rates["streamgraph"][row]
