@@ -204,14 +204,15 @@ class LocalServer:
                     plain = run_plain(step, ev)
                     if plain is None:  # the plain result is the body now, for every outlet
                         outlets = step.outlets
-                        if (
-                            len(outlets) == 1
-                            and not step.plain_answer
-                            and step.terminal_queue is None
-                        ):  # the common case: straight on to the one next step
-                            ev.source = step.name
-                            step = steps[outlets[0]]
-                            continue
+                        if step.terminal_queue is None:  # (what `_carry` does, in short)
+                            if len(outlets) == 1 and not step.plain_answer:
+                                ev.source = step.name  # straight on to the one next step
+                                step = steps[outlets[0]]
+                                continue
+                            if not outlets:  # the end of a branch
+                                if step.plain_answer:
+                                    _respond(ev)
+                                break
                         out = Forward(ev, outlets, step.plain_answer, step.plain_output)
                     else:
                         out = plain

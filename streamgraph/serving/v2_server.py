@@ -137,7 +137,8 @@ class V2ModelServer:
     # -- serving ------------------------------------------------------------------------------
     def do_event(self, event: Event) -> Any:
         """As a plain flow step: `POST /` infers, `GET /` answers metadata, `/<op>` the op."""
-        event = as_event(event)
+        if type(event) is not Event:
+            event = as_event(event)
         body = get_path(event.body, self._input_keys) if self._input_keys else event.body
         path = event.path
         if not path or path == "/":
@@ -262,7 +263,10 @@ class V2ModelServer:
                     'the request body must be a JSON object with "inputs", '
                     f"got {type(body).__name__}"
                 )
-        tensors = oip.is_tensor_request(body)
+        inputs = body.get("inputs")
+        # (rows first is MLRun's form, told without a call; `is_tensor_request` decides the rest)
+        rows = type(inputs) is list and inputs and type(inputs[0]) is list
+        tensors = False if rows else oip.is_tensor_request(body)
         # outputs the caller wants as binary data (the binary extension; tritonclient's default)
         binary = oip_binary.requested_binary_outputs(body) if tensors else oip_binary.NO_BINARY
         request = body
