@@ -351,6 +351,10 @@ def _set_routing_rules(plan: Plan) -> None:
         step.answers_when_last = sync
         step.outputs_when_last = plan.responder is None
         step.ack_on_drop = linear or plan.acks_at_start
+        # what `forward()` decides for every outlet (`core.outcome`'s plain path)
+        terminal = not step.outlets
+        step.plain_answer = step.responder or (terminal and step.answers_when_last)
+        step.plain_output = step.plain_answer or (terminal and step.outputs_when_last)
 
 
 def _check_streaming(flow: RootFlowStep, plan: Plan) -> None:

@@ -13,6 +13,8 @@ from .event import Event
 from .tracing import valid_traceparent
 
 JSON_TYPES = ("application/json", "json")
+# bodies that may need decoding (a tuple: isinstance takes it faster than a union)
+_TEXTUAL = (str, bytes, bytearray)
 TEXT_TYPES = ("application/text", "text/plain")
 
 
@@ -71,19 +73,21 @@ def request_event(
     """
     kept: dict[str, str] = {}
     trace = None
-    for name, value in (headers or {}).items():
-        lower = name.lower()
-        if lower == EVENT_ID_HEADER:
-            event_id = value
-        elif lower == EVENT_PATH_HEADER:
-            path = value
-        elif lower == TRACEPARENT:
-            trace = valid_traceparent(value)
-        if keep_headers is None or keep_headers(name):
-            kept[str(name)] = value
-    method = (method or ("POST" if body is not None else "GET")).upper()
-    event = Event(
-        decode_body(body, content_type), event_id, path or "/", method, kept, content_type
-    )
-    event.trace = trace
+    if headers:
+        for name, value in headers.items():
+            lower = name.lower()
+            if lower == EVENT_ID_HEADER:
+                event_id = value
+            elif lower == EVENT_PATH_HEADER:
+                path = value
+            elif lower == TRACEPARENT:
+                trace = valid_traceparent(value)
+            if keep_headers is None or keep_headers(name):
+                kept[str(name)] = value
+    method = method.upper() if method else "POST" if body is not None else "GET"
+    if isinstance(body, _TEXTUAL):
+        body = decode_body(body, content_type)
+    event = Event(body, event_id, path or "/", method, kept, content_type)
+    if trace is not None:
+        event.trace = trace
     return event

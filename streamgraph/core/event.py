@@ -13,12 +13,12 @@ from typing import Any
 
 # Event ids: a per-process random prefix and a counter; unique across workers, and far cheaper
 # than uuid4 on the request path.
-_PREFIX = os.urandom(6).hex()
+_PREFIX = os.urandom(6).hex() + "-"
 _COUNTER = itertools.count(1)
 
 
 def new_event_id() -> str:
-    return f"{_PREFIX}-{next(_COUNTER):x}"
+    return _PREFIX + format(next(_COUNTER), "x")
 
 
 class Event:
@@ -54,7 +54,7 @@ class Event:
         content_type: str | None = None,
     ) -> None:
         self.body = body
-        self.id = id or new_event_id()
+        self.id = id or _PREFIX + format(next(_COUNTER), "x")  # (new_event_id() without a call)
         self.path = path
         self.method = method
         self.headers: dict[str, str] = headers if headers is not None else {}

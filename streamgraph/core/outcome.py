@@ -131,27 +131,73 @@ def run_step_now(
     an awaitable comes back as `Awaiting`, for the caller to await."""
     if event.deadline is not None and expired(event):
         return Expired(event, step.name)
-    span = _step_span(step, event) if tracing.ENABLED else None
+    if tracing.ENABLED:
+        span = _step_span(step, event)
+    elif step.plain and not event.end_of_stream:
+        # the common case, spelled out (it runs once per step and event): what `outcome()`
+        # decides for a plain result, without its checks (not DROP, Many nor an Event): the
+        # result is the body, for every outlet (`route` has no choice to make)
+        try:
+            result = step.call(event if step.full_event else event.body)  # type: ignore[misc]
+            if type(result) in PLAIN_RESULTS:
+                event.body = result
+                return Forward(event, step.outlets, step.plain_answer, step.plain_output)
+            return _after_call(step, event, result, None, in_loop)
+        except Exception as exc:
+            return failure(step, event, exc)
+    else:
+        span = None
     try:
         out = None
         if step.stateful or event.end_of_stream:
             out = _without_call(step, event, state)
         if out is None:
             # (a simple step's `enter` has nothing to check: call it straight)
-            result = step.call(event.body) if step.simple else step.invoke(event)  # type: ignore[misc]
-            if type(result) not in PLAIN_RESULTS:
-                if inspect.isawaitable(result):
-                    if in_loop:
-                        return Awaiting(step, event, result, span)
-                    raise _needs_loop(step, result)
-                if type(result) is GeneratorType and not in_loop:
-                    raise _needs_loop(step, result)
-            out = outcome(step, event, result)
+            if step.simple:
+                result = step.call(event if step.full_event else event.body)  # type: ignore[misc]
+            else:
+                result = step.invoke(event)
+            after = _after_call(step, event, result, span, in_loop)
+            if isinstance(after, Awaiting):
+                return after  # (its span ends when it is awaited)
+            out = after
     except Exception as exc:
         out = failure(step, event, exc)
     if span is not None:
         _end_step_span(span, out)
     return out
+
+
+def run_plain(step: StepRuntime, event: Event) -> Outcome | None:
+    """`run_step_now` for a `plain` step with no event loop, for an engine that carries a
+    plain result without an outcome: None when the step returned one, `event` (its body now
+    the result) goes on as `Forward(event, step.outlets, step.plain_answer, step.plain_output)`
+    says, made only if the engine needs it."""
+    if event.deadline is not None or event.end_of_stream or tracing.ENABLED:
+        return run_step_now(step, event)
+    try:
+        result = step.call(event if step.full_event else event.body)  # type: ignore[misc]
+        if type(result) in PLAIN_RESULTS:
+            event.body = result
+            return None
+        return _after_call(step, event, result, None, False)  # type: ignore[return-value]
+    except Exception as exc:
+        return failure(step, event, exc)
+
+
+def _after_call(
+    step: StepRuntime, event: Event, result: Any, span: Any, in_loop: bool
+) -> Outcome | Awaiting:
+    """What the step's `result` leads to; an awaitable is `Awaiting` in a loop, an error
+    (raised, for the caller's `failure()`) without one, and so is a generator."""
+    if type(result) not in PLAIN_RESULTS:
+        if inspect.isawaitable(result):
+            if in_loop:
+                return Awaiting(step, event, result, span)
+            raise _needs_loop(step, result)
+        if type(result) is GeneratorType and not in_loop:
+            raise _needs_loop(step, result)
+    return outcome(step, event, result)
 
 
 async def run_step(

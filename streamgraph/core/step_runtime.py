@@ -50,6 +50,9 @@ class StepRuntime:
         "obj",
         "outlets",
         "outputs_when_last",
+        "plain",
+        "plain_answer",
+        "plain_output",
         "reaches_responder",
         "responder",
         "result_keys",
@@ -107,8 +110,14 @@ class StepRuntime:
         self.outputs_when_last = False
         self.ack_on_drop = False
         # the hot path skips every optional rule when none applies (no visit to count, no
-        # stream to refuse: `enter` would do nothing)
-        self.simple = not (full_event or input_keys or result_keys or cyclic or self.streaming)
+        # stream to refuse: `enter` would do nothing; the callable gets `argument()` straight)
+        self.simple = not (input_keys or result_keys or cyclic or self.streaming)
+        # ... and a plain result of a simple, stateless step goes to every outlet
+        self.plain = self.simple and select is None and not stateful and call is not None
+        # what a plain step's plain result leads to, `route` and the rules above applied
+        # (set by compile with them): `Forward(event, outlets, plain_answer, plain_output)`
+        self.plain_answer = responder
+        self.plain_output = responder
 
     @property
     def streaming(self) -> bool:

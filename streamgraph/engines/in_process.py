@@ -28,6 +28,7 @@ from ..core.outcome import (
     ToErrorHandler,
     describe_failure,
     forward,
+    run_plain,
     run_step,
     run_step_now,
     stream_outcomes,
@@ -67,6 +68,7 @@ class LocalServer:
         self._steps = self.plan.steps
         self._starts = [self._steps[n] for n in self.plan.starts]
         self._sync_engine = self.plan.engine == "sync"
+        self._needs_loop = self.plan.needs_loop
         self._state: dict[str, dict[str, Any]] = {name: {} for name in self._steps}
         # each Batch step's buffers and timers (`core.batching`), on the private loop's clock
         self._batchers: dict[str, Batcher[None]] = {
@@ -94,11 +96,17 @@ class LocalServer:
     ) -> Any:
         """Send one request through the graph and return its answer (MLRun's `server.test`)."""
         try:
-            event = self._make_event(path, body, method, headers, content_type, event_id)
+            if headers:
+                event = self._make_event(path, body, method, headers, content_type, event_id)
+            else:  # (no deadline to read: `_make_event` without a call)
+                event = request_event(body, path, method, None, content_type, event_id)
         except HTTPError as exc:
             return finish(Response.from_error(exc), silent, get_body)
-        if not self.plan.needs_loop:
-            return finish(self._serve_sync(event), silent, get_body)
+        if not self._needs_loop:
+            reply = self._run_sync(event)
+            if reply.done and reply.error is None and get_body:
+                return reply.value  # (what `finish` makes of a 200 answer, without a Response)
+            return finish(self._answer(event, reply), silent, get_body)
         loop = self._loop()
         response = loop.run(self._serve_async(event))
         if isinstance(response.body, AsyncIterator):
@@ -174,22 +182,57 @@ class LocalServer:
 
     # -- the synchronous fast path -------------------------------------------------------------
     def _serve_sync(self, event: Event) -> Response:
+        return self._answer(event, self._run_sync(event))
+
+    def _run_sync(self, event: Event) -> Reply:
         reply = event.reply = Reply()
-        work: Work = [
-            (step, event if i == 0 else event.copy()) for i, step in enumerate(self._starts)
-        ]
-        work.reverse()
+        starts = self._starts
+        if len(starts) == 1:
+            work: Work = [(starts[0], event)]
+        else:
+            work = [(step, event if i == 0 else event.copy()) for i, step in enumerate(starts)]
+            work.reverse()
+        steps, state = self._steps, self._state
         while work:
             step, ev = work.pop()
-            self._step_sync(step, ev, work)
-        return self._answer(event, reply)
-
-    def _step_sync(self, step: StepRuntime, event: Event, work: Work) -> None:
-        # (a Batch needs timers, so a graph with one never takes this path)
-        if type(step) is _Fanout:
-            self._carry(step.step, forward(step.step, event), work)
-        else:
-            self._carry(step, run_step_now(step, event, self._state[step.name]), work)
+            while True:
+                # (a Batch needs timers, so a graph with one never takes this path)
+                if type(step) is _Fanout:
+                    step = step.step
+                    out = forward(step, ev)
+                elif step.plain:
+                    plain = run_plain(step, ev)
+                    if plain is None:  # the plain result is the body now, for every outlet
+                        outlets = step.outlets
+                        if step.terminal_queue is None:  # (what `_carry` does, in short)
+                            if len(outlets) == 1 and not step.plain_answer:
+                                ev.source = step.name  # straight on to the one next step
+                                step = steps[outlets[0]]
+                                continue
+                            if not outlets:  # the end of a branch
+                                if step.plain_answer:
+                                    _respond(ev)
+                                break
+                        out = Forward(ev, outlets, step.plain_answer, step.plain_output)
+                    else:
+                        out = plain
+                else:
+                    out = run_step_now(step, ev, state[step.name])
+                if type(out) is Forward and step.terminal_queue is None:
+                    # what `_carry` does, for the two common cases
+                    outlets = out.outlets
+                    if not outlets:  # the end of a branch
+                        if out.answer:
+                            _respond(out.event)
+                        break
+                    if len(outlets) == 1 and not out.answer:  # pushed and popped at once
+                        ev = out.event
+                        ev.source = step.name
+                        step = steps[outlets[0]]
+                        continue
+                self._carry(step, out, work)
+                break
+        return reply
 
     # -- the event-loop path -------------------------------------------------------------------
     def _loop(self) -> LoopThread:

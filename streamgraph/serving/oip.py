@@ -84,14 +84,12 @@ def is_tensor_request(body: Any) -> bool:
     is not required, so a binary-extension header, or a tensor that forgot its data, reaches
     `decode_inputs`, which names what is missing instead of the MLRun path failing on dicts.
     """
-    if not isinstance(body, Mapping):
+    if type(body) is not dict and not isinstance(body, Mapping):
         return False
     inputs = body.get("inputs")
-    return (
-        isinstance(inputs, list)
-        and len(inputs) > 0
-        and all(isinstance(i, Mapping) and all(k in i for k in _REQUIRED) for i in inputs)
-    )
+    if not isinstance(inputs, list) or not inputs or type(inputs[0]) is list:
+        return False  # (a row first: MLRun's form, decided without a generator)
+    return all(isinstance(i, Mapping) and all(k in i for k in _REQUIRED) for i in inputs)
 
 
 def decode_inputs(body: Any) -> list[DecodedTensor]:

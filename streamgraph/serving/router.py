@@ -51,7 +51,8 @@ class ModelRouter:
 
     # -- the handler ----------------------------------------------------------------------------
     def do_event(self, event: Event) -> Any:
-        event = as_event(event)
+        if type(event) is not Event:
+            event = as_event(event)
         body = get_path(event.body, self._input_keys) if self._input_keys else event.body
         result = self.route(event, body)
         if self._result_keys:
@@ -89,6 +90,9 @@ class ModelRouter:
 
     def model_operation(self, target: Target, event: Event, body: Any) -> Any:
         server = self.lookup(target.model)
+        handle = getattr(server, "handle", None)  # (`call_route`, its common case inline)
+        if handle is not None:
+            return handle(target.op, event, body)
         return call_route(server, target.op, event, body)
 
     def lookup(self, model: str) -> Any:

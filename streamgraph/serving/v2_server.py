@@ -29,6 +29,7 @@ from ..errors import (
 from . import oip, oip_binary
 from .protocol import MODELS_PREFIX, base_name, parse_path, require
 
+_NDARRAY = np.ndarray  # (one global lookup per request, not a global and an attribute)
 # the `parameters` of the request being served, for `get_param` (per thread and per task)
 _REQUEST_PARAMS: ContextVar[dict[str, Any] | None] = ContextVar("sg_request_params", default=None)
 
@@ -136,7 +137,8 @@ class V2ModelServer:
     # -- serving ------------------------------------------------------------------------------
     def do_event(self, event: Event) -> Any:
         """As a plain flow step: `POST /` infers, `GET /` answers metadata, `/<op>` the op."""
-        event = as_event(event)
+        if type(event) is not Event:
+            event = as_event(event)
         body = get_path(event.body, self._input_keys) if self._input_keys else event.body
         path = event.path
         if not path or path == "/":
@@ -161,7 +163,8 @@ class V2ModelServer:
                 return self.metadata()
             op = "infer"
         if op == "infer" or op == "predict":
-            require(method, "POST", f"{self.name}/infer")
+            if method != "POST":  # (the message is only made for a refusal)
+                require(method, "POST", f"{self.name}/infer")
             return self._run(event, body, "infer")
         if op == "ready":
             require(method, "GET", f"{self.name}/ready")
@@ -250,14 +253,20 @@ class V2ModelServer:
 
     def _run(self, event: Event, body: Any, op: str) -> Any:
         """preprocess -> validate -> predict (or explain) -> postprocess, in the V2 envelope."""
-        self._check_ready()
-        if isinstance(body, bytes | bytearray):
-            body = _binary_request(event, body)
-        if not isinstance(body, dict):
-            raise BadRequestError(
-                f'the request body must be a JSON object with "inputs", got {type(body).__name__}'
-            )
-        tensors = oip.is_tensor_request(body)
+        if not self.ready:
+            self._check_ready()
+        if type(body) is not dict:
+            if isinstance(body, bytes | bytearray):
+                body = _binary_request(event, body)
+            if not isinstance(body, dict):
+                raise BadRequestError(
+                    'the request body must be a JSON object with "inputs", '
+                    f"got {type(body).__name__}"
+                )
+        inputs = body.get("inputs")
+        # (rows first is MLRun's form, told without a call; `is_tensor_request` decides the rest)
+        rows = type(inputs) is list and inputs and type(inputs[0]) is list
+        tensors = False if rows else oip.is_tensor_request(body)
         # outputs the caller wants as binary data (the binary extension; tritonclient's default)
         binary = oip_binary.requested_binary_outputs(body) if tensors else oip_binary.NO_BINARY
         request = body
@@ -278,7 +287,7 @@ class V2ModelServer:
             if tensors:
                 names = _output_names(body, outputs)
                 outputs = oip.encode_outputs(outputs, names, binary if binary.requested else False)
-            elif isinstance(outputs, np.ndarray):
+            elif isinstance(outputs, _NDARRAY):
                 outputs = outputs.tolist()
             response = {
                 "id": body.get("id") or event.id,
@@ -288,7 +297,7 @@ class V2ModelServer:
             if self.version:
                 response["model_version"] = self.version
             response = self.postprocess(response)
-            if binary.requested:
+            if tensors and binary.requested:
                 return _binary_response(event, response, binary)
             return response
         finally:
