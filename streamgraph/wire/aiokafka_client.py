@@ -86,7 +86,9 @@ class AiokafkaClient:
         if self._producer is None:
             raise not_taken("the producer is stopped")
         try:
-            future = await self._producer.send(topic, value, key=key, headers=list(headers))
+            # (encode's list as it is: a copy per request only for another sequence)
+            listed = headers if type(headers) is list else list(headers)
+            future = await self._producer.send(topic, value, key=key, headers=listed)
         except _TOO_LARGE as exc:
             raise too_large(len(value), exc) from exc
         except KafkaError as exc:

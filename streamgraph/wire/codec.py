@@ -87,14 +87,20 @@ def encode_value(body: Any) -> tuple[bytes, str]:
         raise StreamgraphError(f"the event body cannot be sent to Kafka as JSON: {exc}") from exc
 
 
+# headers whose value is one of a few: made once, not per record
+_ENCODING_HEADERS = {"json": (H_ENCODING, b"json"), "raw": (H_ENCODING, b"raw")}
+_WORKER_HEADER = (H_WORKER, _WORKER)
+
+
 def encode(event: Event, status: int | None = None) -> tuple[bytes, bytes, Headers]:
     """(key, value, headers) for an event."""
     value, encoding = encode_value(event.body)
+    key = event.id.encode()
     headers: Headers = [
-        (H_ID, event.id.encode()),
+        (H_ID, key),
         (H_PATH, event.path.encode()),
         (H_METHOD, event.method.encode()),
-        (H_ENCODING, encoding.encode()),
+        _ENCODING_HEADERS[encoding],
     ]
     if event.content_type:
         headers.append((H_CONTENT_TYPE, event.content_type.encode()))
@@ -125,14 +131,16 @@ def encode(event: Event, status: int | None = None) -> tuple[bytes, bytes, Heade
         headers.append((H_DEADLINE, str(int(event.deadline * 1000)).encode()))
     if event.trace is not None:
         headers.append((H_TRACEPARENT, event.trace.encode()))
-    stamp = event.headers.get(H_TIMESTAMP) if event.headers else None
+    carried = event.headers
+    stamp = carried.get(H_TIMESTAMP) if carried else None
     headers.append((H_TIMESTAMP, (stamp or str(time.time())).encode()))
-    headers.append((H_WORKER, _WORKER))
-    for name, text in (event.headers or {}).items():
-        if travels(name):
-            # str(): aiohttp's header names are `istr`, which aiokafka's C encoder refuses
-            headers.append((str(name), text.encode()))
-    return event.id.encode(), value, headers
+    headers.append(_WORKER_HEADER)
+    if carried and (stamp is None or len(carried) > 1):  # (more than the stamp to look at)
+        for name, text in carried.items():
+            if travels(name):
+                # str(): aiohttp's header names are `istr`, which aiokafka's C encoder refuses
+                headers.append((str(name), text.encode()))
+    return key, value, headers
 
 
 def _member(event: Event) -> list[str | None]:
@@ -170,10 +178,11 @@ def decode(
     rare = False
     try:
         for name, raw in headers or ():
-            if name.startswith("sg-"):
+            if name in _COMMON:  # (the common headers first: one lookup, no startswith)
                 found[name] = raw.decode() if type(raw) is bytes else _text(raw)
-                if name not in _COMMON:
-                    rare = True
+            elif name.startswith("sg-"):
+                found[name] = raw.decode() if type(raw) is bytes else _text(raw)
+                rare = True
             elif name == H_TRACEPARENT:
                 trace = _text(raw)
             elif travels(name):

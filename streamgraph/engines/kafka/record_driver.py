@@ -27,7 +27,7 @@ from ...core.event import Event
 from ...core.outcome import MERGING
 from ...core.request_deadline import expired
 from ...wire.codec import RecordError, decode
-from .acks import Counters, DeliveryAcker
+from .acks import Counters, DeliveryAcker, ack_all
 from .executor import StepExecutor
 from .hop_trace import queue_span
 from .metrics import StepStats
@@ -129,16 +129,21 @@ class RecordDriver:
             await eos.submit(topic, partition, part, work, self._committed)
 
     def _committed(self, records: list[Any]) -> None:
-        for record in records:
-            record.ack()
+        ack_all(records)
         self.counters.in_flight -= len(records)
 
     async def run_steps(self, name: str, records: list[Any]) -> list[Awaitable[Any]]:
         """Run step `name` on each record; the delivery futures of everything sent."""
         sent: list[Awaitable[Any]] = []
+        consumed = self.counters.consumed
         for record in records:
-            event = await self.decode(record, name, sent)
-            if event is None:
+            message = record.message
+            topic = message.topic
+            consumed[topic] = consumed.get(topic, 0) + 1
+            try:  # (`decode` below, spelled out: no coroutine per record)
+                event = decode(message.key, message.value, message.headers)
+            except RecordError as exc:
+                await self._undecodable(message, exc, name, sent)
                 continue
             if tracing.ENABLED:
                 queue_span(event, record.message)
@@ -155,16 +160,23 @@ class RecordDriver:
         return sent
 
     async def decode(self, record: Any, name: str, sent: list[Awaitable[Any]]) -> Event | None:
-        """The record's event; None for an unreadable record, sent to the dead letters."""
+        """The record's event; None for an unreadable record, sent to the dead letters (a Batch
+        step's agent; `run_steps` spells it out)."""
         message = record.message
         self.counters.consumed[message.topic] = self.counters.consumed.get(message.topic, 0) + 1
         try:
             return decode(message.key, message.value, message.headers)
         except RecordError as exc:
-            self.counters.dead_letters += 1
-            raw = Event(message.value, None)
-            sent.append(await self.executor.dead_letter(raw, str(exc), name))
+            await self._undecodable(message, exc, name, sent)
             return None
+
+    async def _undecodable(
+        self, message: Any, exc: RecordError, name: str, sent: list[Awaitable[Any]]
+    ) -> None:
+        """An unreadable record: to the dead letters with the reason."""
+        self.counters.dead_letters += 1
+        raw = Event(message.value, None)
+        sent.append(await self.executor.dead_letter(raw, str(exc), name))
 
 
 def _by_partition(records: list[Any]) -> dict[tuple[str, int], list[Any]]:

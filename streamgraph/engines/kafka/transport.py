@@ -59,6 +59,9 @@ class LeanConsumer(faust_aiokafka.Consumer):
 
     _pressure: dict[TP, tuple[Callable[[], None], Callable[[], None]]]
     _event_class: Any = None
+    lean_conductor: Any = None
+    lean_flow_active: Callable[[], bool]
+    lean_producer_buffer: Any = None
 
     def _new_consumer_thread(self) -> LeanConsumerThread:
         return LeanConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -126,22 +129,27 @@ class LeanConsumer(faust_aiokafka.Consumer):
     def _hand_over(self, tp: TP, message: Any) -> bool:
         """Put `message` on its agent's queue now, if that cannot block; False if not done."""
         app = self.app
-        conductor = app.topics
-        channels = conductor._tp_index.get(tp)  # type: ignore[attr-defined]
+        if self._event_class is None:
+            # the app's parts, looked up once: each is a cached_property call per record
+            self._event_class = app.conf.Event
+            self.lean_conductor = app.topics
+            self.lean_flow_active = app.flow_control.is_active
+            self.lean_producer_buffer = app.producer.buffer
+        conductor = self.lean_conductor
+        buffer = self.lean_producer_buffer
+        channels = conductor._tp_index.get(tp)
         if (
             not channels
             or len(channels) != 1
             or self.suspend_flow.is_set()
-            or not app.flow_control.is_active()
-            or conductor._tp_to_callback_lock.locked()  # type: ignore[attr-defined]
-            or app.producer.buffer.pending.qsize() > app.producer.buffer.max_messages
+            or not self.lean_flow_active()
+            or conductor._tp_to_callback_lock.locked()
+            or buffer.pending.qsize() > buffer.max_messages
         ):
             return False
         for channel in channels:
             if type(channel.schema) is not LeanSchema or channel.queue.full():
                 return False
-            if self._event_class is None:
-                self._event_class = app.conf.Event
             # `message.incref()`, without its lock: no other thread has seen this message yet
             message.refcount += 1
             event = self._event_class(app, message.key, message.value, message.headers, message)

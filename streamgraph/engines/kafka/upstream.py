@@ -319,6 +319,32 @@ UPSTREAM: tuple[Upstream, ...] = (
         "52a3a92d26fcd882",
     ),
     Upstream(
+        "aiokafka.producer.producer:AIOKafkaProducer.send",
+        "sender.RecordSender.send",
+        "its checks (transaction, size) are made before a record goes straight to the "
+        "accumulator; keep them in step",
+        "cefb45dbe84e2e18",
+    ),
+    Upstream(
+        "aiokafka.producer.producer:AIOKafkaProducer._serialize",
+        "sender.RecordSender.send",
+        "the size check (estimate_size_in_bytes against max_request_size) made there too",
+        "a7c92c52eb5394f1",
+    ),
+    Upstream(
+        "aiokafka.producer.producer:AIOKafkaProducer.__init__",
+        "sender.RecordSender.__init__",
+        "defines _message_accumulator, _txn_manager, _key_serializer, _value_serializer, "
+        "_request_timeout_ms and _max_request_size, read once",
+        "1a6effa440a5be19",
+    ),
+    Upstream(
+        "aiokafka.producer.message_accumulator:MessageAccumulator.add_message",
+        "sender.RecordSender.send",
+        "called as AIOKafkaProducer.send calls it",
+        "38378544626fca20",
+    ),
+    Upstream(
         "aiokafka.client:AIOKafkaClient.add_topic",
         "wire.producer.track_topic",
         "the public call the metadata-race fix relies on: tracks the topic from now on "
@@ -330,6 +356,31 @@ UPSTREAM: tuple[Upstream, ...] = (
         "wire/producer.py",
         "the refresh that asks only for tracked topics (the race the module doc explains)",
         "aa16f1271aa56665",
+    ),
+    # -- acking (acks.ack_all) ----------------------------------------------------------------
+    Upstream(
+        "faust.events:Event.ack",
+        "acks.ack_all",
+        "its step (message.ack with the app's consumer) is taken inline",
+        "5acfd5e4fe0ad0b3",
+    ),
+    Upstream(
+        "faust.types.tuples:Message.ack",
+        "acks.ack_all",
+        "copied inline under one hold of ack_lock: acked test, decref, on_final_ack",
+        "fa0c25acc04e9f19",
+    ),
+    Upstream(
+        "faust.types.tuples:Message.decref",
+        "acks.ack_all",
+        "copied inline: refcount = max(refcount - 1, 0)",
+        "a1c850e1bbb72a20",
+    ),
+    Upstream(
+        "faust.types.tuples:ConsumerMessage.on_final_ack",
+        "acks.ack_all",
+        "called as Message.ack calls it (Consumer.ack takes the reentrant ack_lock again)",
+        "0a0f3b85deaa4353",
     ),
     # -- the app's start (transport.LeanTableManager) -------------------------------------------
     Upstream(
