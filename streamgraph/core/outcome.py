@@ -134,17 +134,10 @@ def run_step_now(
     if tracing.ENABLED:
         span = _step_span(step, event)
     elif step.plain and not event.end_of_stream:
-        # the common case, spelled out (it runs once per step and event): what `outcome()`
-        # decides for a plain result, without its checks (not DROP, Many nor an Event): the
-        # result is the body, for every outlet (`route` has no choice to make)
-        try:
-            result = step.call(event if step.full_event else event.body)  # type: ignore[misc]
-            if type(result) in PLAIN_RESULTS:
-                event.body = result
-                return Forward(event, step.outlets, step.plain_answer, step.plain_output)
-            return _after_call(step, event, result, None, in_loop)
-        except Exception as exc:
-            return failure(step, event, exc)
+        out = _call_plain(step, event, in_loop)
+        if out is None:
+            return Forward(event, step.outlets, step.plain_answer, step.plain_output)
+        return out
     else:
         span = None
     try:
@@ -175,12 +168,28 @@ def run_plain(step: StepRuntime, event: Event) -> Outcome | None:
     says, made only if the engine needs it."""
     if event.deadline is not None or event.end_of_stream or tracing.ENABLED:
         return run_step_now(step, event)
+    return _call_plain(step, event, False)
+
+
+@overload
+def _call_plain(step: StepRuntime, event: Event, in_loop: Literal[False]) -> Outcome | None: ...
+
+
+@overload
+def _call_plain(step: StepRuntime, event: Event, in_loop: bool) -> Outcome | Awaiting | None: ...
+
+
+def _call_plain(step: StepRuntime, event: Event, in_loop: bool) -> Outcome | Awaiting | None:
+    """Call a `plain` step: None when it returned a plain result, which is the event's body
+    now, for every outlet (what `outcome()` decides for one, without its checks for DROP, Many
+    or an Event: `route` has no choice to make); else what the result leads to. The common
+    case of every engine, once per step and event."""
     try:
         result = step.call(event if step.full_event else event.body)  # type: ignore[misc]
         if type(result) in PLAIN_RESULTS:
             event.body = result
             return None
-        return _after_call(step, event, result, None, False)  # type: ignore[return-value]
+        return _after_call(step, event, result, None, in_loop)
     except Exception as exc:
         return failure(step, event, exc)
 

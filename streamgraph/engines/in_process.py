@@ -197,39 +197,32 @@ class LocalServer:
             step, ev = work.pop()
             while True:
                 # (a Batch needs timers, so a graph with one never takes this path)
+                out: Outcome | None
                 if type(step) is _Fanout:
                     step = step.step
                     out = forward(step, ev)
                 elif step.plain:
-                    plain = run_plain(step, ev)
-                    if plain is None:  # the plain result is the body now, for every outlet
-                        outlets = step.outlets
-                        if step.terminal_queue is None:  # (what `_carry` does, in short)
-                            if len(outlets) == 1 and not step.plain_answer:
-                                ev.source = step.name  # straight on to the one next step
-                                step = steps[outlets[0]]
-                                continue
-                            if not outlets:  # the end of a branch
-                                if step.plain_answer:
-                                    _respond(ev)
-                                break
-                        out = Forward(ev, outlets, step.plain_answer, step.plain_output)
-                    else:
-                        out = plain
+                    out = run_plain(step, ev)
                 else:
                     out = run_step_now(step, ev, state[step.name])
-                if type(out) is Forward and step.terminal_queue is None:
-                    # what `_carry` does, for the two common cases
-                    outlets = out.outlets
+                if out is None:  # a plain step's plain result: the body now, for every outlet
+                    outlets, answer = step.outlets, step.plain_answer
+                elif type(out) is Forward:
+                    outlets, answer, ev = out.outlets, out.answer, out.event
+                else:
+                    self._carry(step, out, work)
+                    break
+                if step.terminal_queue is None:  # what `_carry` does, for the two common cases
                     if not outlets:  # the end of a branch
-                        if out.answer:
-                            _respond(out.event)
+                        if answer:
+                            _respond(ev)
                         break
-                    if len(outlets) == 1 and not out.answer:  # pushed and popped at once
-                        ev = out.event
+                    if len(outlets) == 1 and not answer:  # pushed and popped at once
                         ev.source = step.name
                         step = steps[outlets[0]]
                         continue
+                if out is None:
+                    out = Forward(ev, outlets, answer, step.plain_output)
                 self._carry(step, out, work)
                 break
         return reply
